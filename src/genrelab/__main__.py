@@ -1,0 +1,5 @@
+"""``python -m genrelab``."""
+
+from genrelab.cli import main
+
+main()

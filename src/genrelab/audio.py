@@ -1,0 +1,138 @@
+"""Load any audio file as mono float32 at a target rate, with clear errors for bad files."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from genrelab.errors import AudioError, ParameterError
+
+#: Extensions genrelab treats as audio when it scans folders.
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".snd")
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    sr: int | None = 22050,
+    mono: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
+    min_duration: float = 0.0,
+) -> np.ndarray:
+    """Read ``path`` and return float32 samples.
+
+    Returns ``y : np.ndarray [shape=(n,)]`` when ``mono`` else ``[shape=(channels, n)]``,
+    resampled to ``sr`` (soxr, high quality) unless ``sr`` is None.
+
+    Raises :class:`AudioError` naming the file when it is missing, empty, not audio,
+    truncated, contains NaN/inf, or is shorter than ``min_duration`` seconds.
+    """
+    path = Path(path)
+    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
+        raise ParameterError(f"sr={sr} must be a positive integer")
+    if offset < 0:
+        raise ParameterError(f"offset={offset} must be >= 0")
+    if duration is not None and duration <= 0:
+        raise ParameterError(f"duration={duration} must be positive")
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            native_sr = f.samplerate
+            _check_complete(path, f.extra_info)
+            start = int(round(offset * native_sr))
+            if start:
+                f.seek(min(start, f.frames))
+            frames = -1 if duration is None else int(round(duration * native_sr))
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception as exc:  # libsndfile reports every format problem as RuntimeError/LibsndfileError
+        raise AudioError(f"{path}: not readable as audio ({_short(exc)})") from None
+    if data.size == 0:
+        raise AudioError(f"{path}: contains no samples")
+    y = data.T  # (channels, n)
+    if not np.all(np.isfinite(y)):
+        if not np.any(np.isfinite(y)):
+            raise AudioError(f"{path}: all samples are NaN or infinite")
+        raise AudioError(f"{path}: contains NaN or infinite samples")
+    if mono:
+        y = y.mean(axis=0)
+    if sr is not None and native_sr != sr:
+        y = resample(y, orig_sr=native_sr, target_sr=sr)
+    rate = sr if sr is not None else native_sr
+    n = y.shape[-1]
+    if min_duration and n < min_duration * rate:
+        raise AudioError(f"{path}: too short ({n / rate:.2f} s < {min_duration:g} s)")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def info(path: str | os.PathLike[str]) -> tuple[int, int, float]:
+    """Cheap header check: ``(samplerate, channels, seconds)``; raises AudioError if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    try:
+        i = sf.info(str(path))
+    except Exception as exc:
+        raise AudioError(f"{path}: not readable as audio ({_short(exc)})") from None
+    if i.frames <= 0:
+        raise AudioError(f"{path}: contains no samples")
+    _check_complete(path, i.extra_info)
+    return int(i.samplerate), int(i.channels), float(i.duration)
+
+
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with soxr (high quality). ``y [shape=(..., n)]``."""
+    import soxr
+
+    if orig_sr == target_sr:
+        return y
+    if y.ndim == 1:
+        return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32)
+    return np.stack([soxr.resample(ch, orig_sr, target_sr, quality="HQ") for ch in y]).astype(np.float32)
+
+
+def save(path: str | os.PathLike[str], y: np.ndarray, *, sr: int = 22050, subtype: str | None = None) -> Path:
+    """Atomically write ``y [shape=(n,)]`` (float, in [-1, 1]) to ``path``; format from the suffix."""
+    from genrelab.io import atomic_path
+
+    y = np.asarray(y, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), y.T if y.ndim == 2 else y, sr, subtype=subtype)
+    return Path(path)
+
+
+_DATA_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _check_complete(path: Path, extra_info: str) -> None:
+    """Raise AudioError when a WAV/AU header promises more data than the file holds.
+
+    libsndfile reads such a file silently, cut short; its header log says
+    ``data : 132300 (should be 66128)``. Unknown-length placeholders (0, 0xFFFFFFFF) are fine.
+    """
+    m = _DATA_SIZE.search(extra_info or "")
+    if m:
+        declared, actual = int(m.group(1)), int(m.group(2))
+        if declared > actual and declared not in (0xFFFFFFFF, 0x7FFFFFFF):
+            raise AudioError(f"{path}: truncated (header promises {declared} bytes of audio, file holds {actual})")
+
+
+def _short(exc: Exception) -> str:
+    msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    # libsndfile prefixes messages with the path; keep the reason only
+    if ":" in msg and "Error opening" in msg:
+        msg = msg.split(":", 1)[-1].strip()
+    return msg[:200]
