@@ -48,7 +48,7 @@ def load(
     try:
         with sf.SoundFile(str(path)) as f:
             native_sr = f.samplerate
-            _check_complete(path, f.extra_info)
+            _check_header(path, f.format, f.extra_info)
             start = int(round(offset * native_sr))
             if start:
                 f.seek(min(start, f.frames))
@@ -89,7 +89,7 @@ def info(path: str | os.PathLike[str]) -> tuple[int, int, float]:
         raise AudioError(f"{path}: not readable as audio ({_short(exc)})") from None
     if i.frames <= 0:
         raise AudioError(f"{path}: contains no samples")
-    _check_complete(path, i.extra_info)
+    _check_header(path, i.format, i.extra_info)
     return int(i.samplerate), int(i.channels), float(i.duration)
 
 
@@ -114,15 +114,19 @@ def save(path: str | os.PathLike[str], y: np.ndarray, *, sr: int = 22050, subtyp
     return Path(path)
 
 
-_DATA_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_DATA_SIZE = re.compile(r"^\s*(?:data|Data Size|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
-def _check_complete(path: Path, extra_info: str) -> None:
-    """Raise AudioError when a WAV/AU header promises more data than the file holds.
+def _check_header(path: Path, fmt: str, extra_info: str) -> None:
+    """Raise AudioError for what libsndfile opens without complaint but is not a whole audio file.
 
-    libsndfile reads such a file silently, cut short; its header log says
-    ``data : 132300 (should be 66128)``. Unknown-length placeholders (0, 0xFFFFFFFF) are fine.
+    - A ``.au``/``.snd`` file without the ``.snd`` magic is read as headerless 8 kHz mu-law
+      (format ``RAW``), so any text file with that name would "load" as noise.
+    - A WAV/AU/AIFF whose header promises more data than the file holds is read cut short; the
+      header log says ``data : 132300 (should be 66128)``. Unknown-length placeholders are fine.
     """
+    if fmt == "RAW":
+        raise AudioError(f"{path}: not readable as audio (no audio header; headerless raw data is not accepted)")
     m = _DATA_SIZE.search(extra_info or "")
     if m:
         declared, actual = int(m.group(1)), int(m.group(2))
