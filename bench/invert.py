@@ -1,0 +1,123 @@
+"""Benchmark genrelab.invert.mfcc_to_audio against librosa.feature.inverse.mfcc_to_audio.
+
+Both invert the same MFCCs (librosa.feature.mfcc, n_mfcc=20, n_mels=128, n_fft=2048, hop 512,
+n_iter=32) in one run; the table gives seconds per clip, the speed-up and the MFCC round-trip
+error ||mfcc(audio) - mfcc|| / ||mfcc|| of each (mean over the clips of a case), and the error
+of genrelab with ``refine=0`` (plain fast Griffin-Lim, librosa's algorithm).
+
+    .venv/bin/python bench/invert.py            # 3 real 30 s clips, a batch of 8 x 3 s, synthetic
+    .venv/bin/python bench/invert.py --quick    # 1 real 10 s clip, a batch of 4 x 3 s, synthetic 3 s
+
+Real clips come from ../shared/gtzan/genres (skipped when absent). Torch threads are left as
+set (``--threads N`` sets them); librosa runs with numpy's own threading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+
+from genrelab.audio import load
+from genrelab.invert import mfcc_to_audio
+
+SR, N_FFT, HOP, N_MELS, N_MFCC, N_ITER = 22050, 2048, 512, 128, 20, 32
+GTZAN = Path(__file__).resolve().parents[1].parent / "shared" / "gtzan" / "genres"
+REAL = ("blues", "classical", "metal", "pop", "jazz", "rock", "disco", "hiphop", "country", "reggae")
+
+
+def mfcc_of(y: np.ndarray) -> np.ndarray:
+    """``y [shape=(n,)]`` -> ``[shape=(N_MFCC, frames)]`` with the inversion's settings."""
+    return librosa.feature.mfcc(y=y, sr=SR, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
+
+
+def round_trip(y: np.ndarray, m: np.ndarray) -> float:
+    """||mfcc(y) - m|| / ||m||."""
+    return float(np.linalg.norm(mfcc_of(y) - m) / np.linalg.norm(m))
+
+
+def synthetic(kind: str, seconds: float, seed: int = 0) -> np.ndarray:
+    """A chord, white noise or a click train, float32 at SR."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    if kind == "chord":
+        y = sum(np.sin(2 * np.pi * f * t) / (i + 1) for i, f in enumerate((220.0, 277.2, 329.6, 440.0, 659.3)))
+    elif kind == "noise":
+        y = rng.standard_normal(t.size)
+    elif kind == "clicks":
+        y = np.zeros(t.size)
+        y[:: SR // 4] = 1.0
+        y = np.convolve(y, np.exp(-np.arange(200) / 20.0))[: t.size]
+    else:
+        raise ValueError(kind)
+    return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def run_case(name: str, mfccs: list[np.ndarray], batched: bool) -> dict:
+    """Time librosa clip by clip and ours (one batch call or clip by clip) on the same MFCCs."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    ys_lib = [librosa.feature.inverse.mfcc_to_audio(m, n_mels=N_MELS, n_fft=N_FFT, hop_length=HOP, n_iter=N_ITER)
+              for m in mfccs]
+    t_lib, c_lib = (time.perf_counter() - t0) / len(mfccs), (time.process_time() - c0) / len(mfccs)
+    mfcc_to_audio(mfccs[0][:, :16])  # warm-up: caches the mel basis and the pseudo-inverse
+    t0, c0 = time.perf_counter(), time.process_time()
+    if batched:
+        ys = list(mfcc_to_audio(np.stack(mfccs), n_iter=N_ITER, n_mels=N_MELS))
+    else:
+        ys = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS) for m in mfccs]
+    t_ours, c_ours = (time.perf_counter() - t0) / len(mfccs), (time.process_time() - c0) / len(mfccs)
+    ys_plain = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS, refine=0) for m in mfccs]
+    return {
+        "case": name,
+        "clips": len(mfccs),
+        "t_lib": t_lib,
+        "t_ours": t_ours,
+        "c_lib": c_lib,
+        "c_ours": c_ours,
+        "err_lib": np.mean([round_trip(y, m) for y, m in zip(ys_lib, mfccs)]),
+        "err_ours": np.mean([round_trip(y, m) for y, m in zip(ys, mfccs)]),
+        "err_plain": np.mean([round_trip(y, m) for y, m in zip(ys_plain, mfccs)]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    long_s, n_long, n_batch, syn_s = (10.0, 1, 4, 3.0) if args.quick else (30.0, 3, 8, 10.0)
+
+    cases: list[tuple[str, list[np.ndarray], bool]] = []
+    if GTZAN.is_dir():
+        paths = [GTZAN / g / f"{g}.00000.au" for g in REAL]
+        paths = [p for p in paths if p.is_file()]
+        cases.append((f"real {long_s:g} s", [mfcc_of(load(p, duration=long_s)) for p in paths[:n_long]], False))
+        cases.append((f"real batch {n_batch} x 3 s", [mfcc_of(load(p, offset=10.0, duration=3.0))
+                                                        for p in paths[:n_batch]], True))
+    else:
+        print(f"(no real clips at {GTZAN}; synthetic only)")
+    for kind in ("chord", "noise", "clicks"):
+        cases.append((f"{kind} {syn_s:g} s", [mfcc_of(synthetic(kind, syn_s))], False))
+
+    rows = [run_case(*c) for c in cases]
+    print(f"\nMFCC -> audio, n_mfcc={N_MFCC}, n_mels={N_MELS}, n_iter={N_ITER}; torch threads "
+          f"{torch.get_num_threads()}; librosa {librosa.__version__}, torch {torch.__version__}\n")
+    print("| case | clips | librosa s/clip | genrelab s/clip | speed-up | CPU s/clip librosa / genrelab "
+          "| librosa error | genrelab error | genrelab refine=0 error |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['case']} | {r['clips']} | {r['t_lib']:.3f} | {r['t_ours']:.3f} | "
+              f"{r['t_lib'] / r['t_ours']:.1f}x | {r['c_lib']:.2f} / {r['c_ours']:.2f} | "
+              f"{r['err_lib']:.4f} | {r['err_ours']:.4f} | {r['err_plain']:.4f} |")
+    print("\nWall seconds are what a user waits; CPU seconds (all threads of the process) are less "
+          "sensitive to a busy machine. Errors: ||mfcc(audio) - mfcc|| / ||mfcc||, mean over the clips; "
+          "librosa's Griffin-Lim starts from an unseeded random phase, so its error varies by ~1-2 % run to run.")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""genrelab.invert: shapes, the NNLS step against scipy, round-trip quality against librosa, errors."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import scipy.optimize
+import torch
+
+from genrelab.audio import load
+from genrelab.errors import ParameterError
+from genrelab.invert import _StftPair, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
+
+SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
+
+
+def _mfcc(y: np.ndarray, n_mfcc: int = 20) -> np.ndarray:
+    return librosa.feature.mfcc(y=y, sr=SR, n_mfcc=n_mfcc, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
+
+
+def _round_trip(y: np.ndarray, m: np.ndarray) -> float:
+    """||mfcc(y) - m|| / ||m||, the MFCC round-trip error."""
+    return float(np.linalg.norm(_mfcc(y, m.shape[0]) - m) / np.linalg.norm(m))
+
+
+def _librosa_inverse(m: np.ndarray, seed: int) -> np.ndarray:
+    """librosa.feature.inverse.mfcc_to_audio step by step, with its Griffin-Lim seeded."""
+    mel = librosa.feature.inverse.mfcc_to_mel(m, n_mels=N_MELS)
+    S = librosa.feature.inverse.mel_to_stft(mel, sr=SR, n_fft=N_FFT)
+    return librosa.griffinlim(S, n_iter=N_ITER, hop_length=HOP, n_fft=N_FFT, random_state=seed)
+
+
+def _chord(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    y = sum(np.sin(2 * np.pi * f * t) / (i + 1) for i, f in enumerate((220.0, 277.2, 329.6, 440.0, 659.3)))
+    return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def _noise(seconds: float) -> np.ndarray:
+    y = np.random.default_rng(3).standard_normal(int(seconds * SR))
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Small problems run faster on one thread, and far faster on a busy machine; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def short_mfcc() -> np.ndarray:
+    return _mfcc(_chord(1.0) + _noise(1.0))  # (20, 44)
+
+
+def test_shapes_and_batch_equals_single(short_mfcc: np.ndarray) -> None:
+    other = _mfcc(_noise(1.0))
+    y = mfcc_to_audio(short_mfcc)
+    assert y.shape == ((short_mfcc.shape[1] - 1) * HOP,) and y.dtype == np.float32
+    batch = mfcc_to_audio(np.stack([short_mfcc, other]))
+    assert batch.shape == (2, y.size) and batch.dtype == np.float32
+    for item, m in zip(batch, (short_mfcc, other)):
+        alone = mfcc_to_audio(m)
+        np.testing.assert_allclose(item, alone, atol=1e-4 * np.abs(alone).max(), rtol=0)
+
+
+def test_mfcc_to_mel_matches_librosa(short_mfcc: np.ndarray) -> None:
+    ours = mfcc_to_mel(torch.from_numpy(short_mfcc), n_mels=N_MELS).numpy()
+    ref = librosa.feature.inverse.mfcc_to_mel(short_mfcc.astype(np.float64), n_mels=N_MELS)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9)
+
+
+def test_stft_pair_matches_torch() -> None:
+    frames, n_fft, hop = 20, 1024, 256
+    pair = _StftPair(n_fft=n_fft, hop_length=hop, frames=frames, length=(frames - 1) * hop,
+                     dtype=torch.float64, device=torch.device("cpu"))
+    y = torch.from_numpy(np.random.default_rng(0).standard_normal((2, (frames - 1) * hop)))
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    ref = torch.stft(y, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    spec = pair.stft(y)
+    torch.testing.assert_close(spec, ref.transpose(1, 2), rtol=0, atol=1e-9)
+    back = torch.istft(ref, n_fft, hop, window=window, center=True, length=y.shape[-1])
+    torch.testing.assert_close(pair.istft(spec), back, rtol=0, atol=1e-9)
+    torch.testing.assert_close(back, y, rtol=0, atol=1e-9)
+
+
+def test_nnls_matches_scipy_on_small_problems() -> None:
+    rng = np.random.default_rng(0)
+    # overdetermined, full column rank: the solution is unique, so compare it directly
+    A = rng.standard_normal((12, 6))
+    B = rng.standard_normal((12, 5))
+    X = nnls(torch.from_numpy(A), torch.from_numpy(B), tol=1e-12, max_iter=20000).numpy()
+    assert (X >= 0).all()
+    for j in range(B.shape[1]):
+        ref, _ = scipy.optimize.nnls(A, B[:, j])
+        np.testing.assert_allclose(X[:, j], ref, atol=1e-6)
+    # underdetermined non-negative basis (like a mel basis) with targets partly outside its
+    # cone: solutions differ, the least-squares objective must not
+    A = np.abs(rng.standard_normal((6, 15))) * (rng.random((6, 15)) < 0.4)
+    B = rng.standard_normal((6, 4)) + 0.5
+    X = nnls(torch.from_numpy(A), torch.from_numpy(B), tol=1e-12, max_iter=20000).numpy()
+    assert (X >= 0).all()
+    for j in range(B.shape[1]):
+        _, res = scipy.optimize.nnls(A, B[:, j])
+        assert np.linalg.norm(A @ X[:, j] - B[:, j]) == pytest.approx(res, abs=1e-6)
+
+
+def _spiky_mfcc() -> np.ndarray:
+    """128 random coefficients: a jagged mel spectrum, partly outside the mel basis's cone."""
+    m = np.random.default_rng(1).normal(0.0, 60.0, (N_MELS, 6))
+    m[0] -= 300.0
+    return m
+
+
+@pytest.mark.parametrize("kind", ["clip", "spiky"])
+def test_mel_inversion_is_nonnegative_and_least_squares(short_mfcc: np.ndarray, kind: str) -> None:
+    m = short_mfcc[:, :6] if kind == "clip" else _spiky_mfcc()
+    mel = mfcc_to_mel(torch.from_numpy(m), n_mels=N_MELS)  # (128, 6) float64
+    mag = mel_to_magnitude(mel, sr=SR, n_fft=N_FFT).numpy()  # (1025, 6)
+    assert mag.shape == (1 + N_FFT // 2, 6) and (mag >= 0).all()
+    basis = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float64)
+    lib = librosa.util.nnls(basis.astype(np.float32), mel.numpy().astype(np.float32)).astype(np.float64)
+    for j in range(mel.shape[1]):
+        target = mel[:, j].numpy()
+        _, best = scipy.optimize.nnls(basis, target)
+        ours = np.linalg.norm(basis @ mag[:, j] ** 2 - target)
+        # near the least-squares optimum (exact for a clip's MFCCs, within 5 % where no exact
+        # non-negative solution exists), and no worse than librosa's solve
+        assert ours <= 1.05 * best + 1e-5 * np.linalg.norm(target)
+        assert ours <= np.linalg.norm(basis @ lib[:, j] - target) * 1.01 + 1e-7 * np.linalg.norm(target)
+
+
+def _assert_no_worse_than_librosa(y: np.ndarray) -> None:
+    m = _mfcc(y)
+    ours = _round_trip(mfcc_to_audio(m, n_iter=N_ITER), m)
+    ref = _round_trip(_librosa_inverse(m, seed=0), m)
+    assert ours <= ref, f"round-trip error {ours:.4f} > librosa's {ref:.4f}"
+
+
+def test_round_trip_real_clip(gtzan_dir) -> None:
+    _assert_no_worse_than_librosa(load(gtzan_dir / "genres" / "blues" / "blues.00000.au", duration=10.0))
+
+
+@pytest.mark.parametrize("make", [_chord, _noise], ids=["chord", "noise"])
+def test_round_trip_synthetic(make) -> None:
+    _assert_no_worse_than_librosa(make(2.0))
+
+
+def test_deterministic_for_a_seed(short_mfcc: np.ndarray) -> None:
+    a = mfcc_to_audio(short_mfcc, seed=5)
+    np.testing.assert_array_equal(a, mfcc_to_audio(short_mfcc, seed=5))
+    assert not np.allclose(a, mfcc_to_audio(short_mfcc, seed=6))
+
+
+@pytest.mark.parametrize(
+    "bad, kwargs",
+    [
+        (np.zeros(10), {}),
+        (np.zeros((1, 2, 20, 10)), {}),
+        (np.zeros((20, 1)), {}),
+        (np.full((20, 10), np.nan), {}),
+        (np.zeros((20, 10)), {"n_iter": -1}),
+        (np.zeros((20, 10)), {"hop_length": 0}),
+        (np.zeros((20, 10)), {"sr": -22050}),
+        (np.zeros((20, 10)), {"n_fft": 1.5}),
+        (np.zeros((20, 10)), {"n_mels": 16}),
+        (np.zeros((20, 10)), {"hop_length": 4096}),
+        (np.zeros((20, 10)), {"momentum": 2.0}),
+        (np.zeros((20, 10)), {"refine": -1}),
+        (np.zeros((20, 10)), {"device": "no-such-device"}),
+        (np.full((20, 10), 1e5), {}),
+    ],
+)
+def test_bad_input_raises(bad: np.ndarray, kwargs: dict) -> None:
+    with pytest.raises(ParameterError):
+        mfcc_to_audio(bad, **kwargs)
