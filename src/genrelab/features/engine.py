@@ -1,0 +1,337 @@
+"""The fused extractor: one STFT per signal feeds all 57 GTZAN features.
+
+The STFT is taken once, frame-major ``(t, 1 + n_fft//2)``, in blocks of frames that stay in
+cache; one compiled pass per block turns it into power and magnitude spectra, the mel
+spectrogram (librosa's filter bank as contiguous runs), centroid/bandwidth/rolloff and the
+peaks of librosa's tuning estimate. Chroma uses librosa's filter bank at that tuning; the
+log-mel spectrogram feeds both the MFCCs and the onset envelope for tempo. RMS and ZCR are
+time-domain, as librosa computes them from ``y``. Harmonic/percussive separation
+median-filters the same magnitude spectrogram with an exact compiled sliding median
+(:mod:`genrelab.features.median`) and needs one iSTFT (percussive = ``y`` - harmonic).
+
+Precision: the FFT runs in float32 unless a frame's spectrum sits so deep (pure tones) that
+float32 rounding could move its centroid or bandwidth by 1e-4; then the clip is redone in
+float64, as librosa computes every STFT. Every step reproduces librosa 0.11's defaults;
+``tests/test_features_engine.py`` checks each feature against :mod:`genrelab.features.reference`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from genrelab.errors import AudioError, ParameterError
+from genrelab.features import _kernels as K
+from genrelab.features.columns import feature_columns
+from genrelab.features.median import median_filter_rows
+
+_TINY32 = float(np.finfo(np.float32).tiny)
+_BLOCK = 64  # frames per block of the spectral pass
+_FFT_EPS32 = float(np.finfo(np.float32).eps)  # a float32 FFT errs by about eps * log2(n) * rms
+
+
+def check_params(*, sr: int, n_fft: int, hop_length: int, n_mfcc: int) -> None:
+    """Raise ParameterError for settings outside what the extractor supports."""
+    for name, value in (("sr", sr), ("n_fft", n_fft), ("hop_length", hop_length), ("n_mfcc", n_mfcc)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+            raise ParameterError(f"{name}={value!r} must be a positive integer")
+    if n_fft % 2:
+        raise ParameterError(f"n_fft={n_fft} must be even")
+    if hop_length > n_fft:
+        raise ParameterError(f"hop_length={hop_length} must be <= n_fft={n_fft}")
+    if n_mfcc > 128:
+        raise ParameterError(f"n_mfcc={n_mfcc} must be <= 128 (the number of mel bands)")
+
+
+def _check_signal(y: np.ndarray, n_fft: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise AudioError(f"y must be a mono signal of shape (n,); got shape {y.shape}")
+    if y.size < n_fft // 2 + 1:
+        raise AudioError(f"signal too short: {y.size} samples (need at least {n_fft // 2 + 1})")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    finite, nonzero = K.scan_signal(y)
+    if not finite:
+        raise AudioError("signal contains NaN or infinite samples")
+    if not nonzero:
+        raise AudioError("silent: all samples are zero, features are undefined")
+    return y
+
+
+@lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _window64(n_fft: int) -> np.ndarray:
+    return scipy.signal.get_window("hann", n_fft, fftbins=True)  # float64, as librosa.stft multiplies
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int) -> np.ndarray:
+    import librosa
+
+    return np.ascontiguousarray(librosa.filters.mel(sr=sr, n_fft=n_fft).T)  # (f, 128) float32
+
+
+@lru_cache(maxsize=8)
+def _mel_bands(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """librosa's mel filter bank (128 bands) as contiguous runs: ``(first bin, ptr (129,), weights)``."""
+    basis = _mel_basis(sr, n_fft).T  # (128, f)
+    start = np.zeros(basis.shape[0], dtype=np.int64)
+    ptr = np.zeros(basis.shape[0] + 1, dtype=np.int64)
+    wts = []
+    for m, row in enumerate(basis):
+        nz = np.flatnonzero(row)
+        a, b = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+        start[m] = a
+        wts.append(row[a:b].astype(np.float64))
+        ptr[m + 1] = ptr[m] + (b - a)
+    return start, ptr, np.concatenate(wts)
+
+
+@lru_cache(maxsize=8)
+def _dct_basis(n_mels: int, n_mfcc: int) -> np.ndarray:
+    c = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]  # (n_mfcc, n_mels)
+    return np.ascontiguousarray(c.T.astype(np.float32))  # (n_mels, n_mfcc)
+
+
+@lru_cache(maxsize=256)
+def _chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    import librosa
+
+    return np.ascontiguousarray(librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning).T)  # (f, 12)
+
+
+@lru_cache(maxsize=8)
+def _freqs(sr: int, n_fft: int) -> np.ndarray:
+    return np.fft.rfftfreq(n_fft, d=1.0 / sr)  # (f,) float64, = librosa.fft_frequencies
+
+
+@lru_cache(maxsize=32)
+def _window_sumsquare(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
+    w2 = _window(n_fft).astype(np.float32) ** 2
+    out = np.zeros((1, n_fft + hop * (n_frames - 1)), dtype=np.float32)
+    K.overlap_add(np.broadcast_to(w2, (1, n_frames, n_fft)).copy(), hop, out)
+    return out[0]
+
+
+def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: bool = True) -> np.ndarray:
+    """librosa's centred, zero-padded Hann STFT, frame-major: ``(t, 1 + n_fft//2)``.
+
+    ``double``: transform in float64 like librosa (complex128 out); else float32 (complex64),
+    twice as fast, with a rounding floor ~1e-7 below each frame's level.
+    """
+    window = _window64(n_fft) if double else _window(n_fft)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    frames = K.windowed_frames(y, n_fft, hop_length, window, 0, 1 + y.size // hop_length)
+    return scipy.fft.rfft(frames, axis=1, overwrite_x=True)
+
+
+def istft(D: np.ndarray, *, hop_length: int, length: int) -> np.ndarray:
+    """Inverse of :func:`stft` for ``D [shape=(..., t, f)]`` as librosa.istft(length=...) -> ``(..., length)`` float32."""
+    n_fft = 2 * (D.shape[-1] - 1)
+    lead = D.shape[:-2]
+    D3 = np.asarray(D, dtype=np.complex64).reshape(-1, *D.shape[-2:])
+    frames = scipy.fft.irfft(D3, n=n_fft, axis=-1)  # (c, t, n_fft) float32
+    t = D3.shape[1]
+    out = K.overlap_add_window(frames, _window(n_fft), hop_length, _window_sumsquare(n_fft, hop_length, t),
+                               n_fft // 2, length)
+    return out.reshape(*lead, length)
+
+
+def _power_to_db(S: np.ndarray, top_db: float = 80.0) -> np.ndarray:
+    log_spec = 10.0 * np.log10(np.maximum(np.float32(1e-10), S))
+    return np.maximum(log_spec, log_spec.max() - np.float32(top_db))
+
+
+def _stats(out: dict[str, float], name: str, x: np.ndarray) -> None:
+    out[f"{name}_mean"] = float(np.mean(x))
+    out[f"{name}_var"] = float(np.var(x))
+
+
+@dataclass
+class _Spectra:
+    D: np.ndarray | None  # (t, f) complex64 or complex128
+    power: np.ndarray     # (t, f) float32
+    mag: np.ndarray | None  # (t, f) float32
+    log_mel: np.ndarray   # (t, 128) float32, power_to_db of the mel spectrogram
+    centroid: np.ndarray  # (t,)
+    bandwidth: np.ndarray  # (t,)
+    rolloff: np.ndarray   # (t,)
+    tuning: float
+
+
+def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: bool = False,
+             keep: bool = True) -> _Spectra:
+    """All spectral quantities of ``y`` from one STFT.
+
+    The STFT runs in float32 unless its rounding floor could move a frame's centroid or
+    bandwidth by more than 1e-4 (spectra with a deep floor: pure tones, synthetic signals);
+    then it is redone in float64, as librosa computes it. Without ``keep`` the complex STFT
+    and the magnitudes (needed by HPSS only) are not kept (``D``/``mag`` None).
+    """
+    import librosa
+
+    t, f = 1 + y.size // hop_length, n_fft // 2 + 1
+    freqs = _freqs(sr, n_fft)
+    mstart, ptr, wts = _mel_bands(sr, n_fft)
+    band = np.flatnonzero((freqs >= 150.0) & (freqs < min(4000.0, sr / 2)))
+    lo, hi = (max(int(band[0]), 1), min(int(band[-1]) + 1, f - 1)) if band.size else (1, 1)
+    power = np.empty((t, f), dtype=np.float32)
+    mag = np.empty((t, f) if keep else (min(t, _BLOCK), f), dtype=np.float32)
+    mel = np.empty((t, ptr.size - 1), dtype=np.float32)
+    centroid, bandwidth, rolloff = np.zeros(t), np.zeros(t), np.zeros(t)
+    pitches = np.empty(t * max(hi - lo, 0))
+    pmags = np.empty(t * max(hi - lo, 0), dtype=np.float32)
+    fft_eps = 0.0 if double else _FFT_EPS32 * np.log2(n_fft)
+    window = _window64(n_fft) if double else _window(n_fft)
+    D = np.empty((t, f), dtype=np.complex128 if double else np.complex64) if keep else None
+    n, limited = 0, False
+    # blocks of frames: framing, FFT and the spectral pass stay in cache
+    for b0 in range(0, t, _BLOCK):
+        b1 = min(b0 + _BLOCK, t)
+        Db = scipy.fft.rfft(K.windowed_frames(y, n_fft, hop_length, window, b0, b1), axis=1, overwrite_x=True)
+        if keep:
+            D[b0:b1] = Db
+        mag_b = mag[b0:b1] if keep else mag[: b1 - b0]
+        n, lim = K.spectral_pass(Db, freqs, mstart, ptr, wts, 0.85, _TINY32, lo, hi, float(sr) / n_fft, fft_eps,
+                                 power[b0:b1], mag_b, mel[b0:b1], centroid[b0:b1], bandwidth[b0:b1],
+                                 rolloff[b0:b1], pitches, pmags, n)
+        limited = limited or lim
+    if limited:
+        return _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, double=True, keep=keep)
+    # librosa.estimate_tuning: pitches whose magnitude reaches the median peak magnitude
+    tuning = 0.0
+    if n:
+        sel = pitches[:n][pmags[:n] >= np.median(pmags[:n])]
+        if sel.size:
+            tuning = float(librosa.pitch_tuning(sel, resolution=0.01, bins_per_octave=12))
+    return _Spectra(D=D, power=power, mag=mag if keep else None, log_mel=_power_to_db(mel), centroid=centroid,
+                    bandwidth=bandwidth, rolloff=rolloff, tuning=tuning)
+
+
+def mfcc_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512,
+                n_mfcc: int = 20) -> np.ndarray:
+    """MFCCs ``(t, n_mfcc)`` float32, frame-major (the transpose of librosa.feature.mfcc)."""
+    check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
+    y = _check_signal(y, n_fft)
+    sp = _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=False)
+    return sp.log_mel @ _dct_basis(sp.log_mel.shape[1], n_mfcc)
+
+
+def _tempo(log_mel: np.ndarray, *, sr: int, n_fft: int, hop_length: int) -> float:
+    """librosa.beat.beat_track's tempo: median-aggregated onset strength, then feature.tempo's estimate."""
+    t = log_mel.shape[0]
+    diff = np.maximum(0.0, log_mel[1:] - log_mel[:-1])  # (t-1, 128)
+    env = np.median(diff, axis=1)
+    pad = 1 + n_fft // (2 * hop_length)
+    onset = np.concatenate([np.zeros(pad, dtype=env.dtype), env])[:t]
+    if not onset.any():
+        return 0.0
+    return tempo_from_onset(onset, sr=sr, hop_length=hop_length)
+
+
+def tempo_from_onset(onset: np.ndarray, *, sr: int, hop_length: int, start_bpm: float = 120.0,
+                     std_bpm: float = 1.0, ac_size: float = 8.0, max_tempo: float = 320.0) -> float:
+    """librosa.feature.tempo(onset_envelope=onset) with the default prior, for ``onset [shape=(t,)]``.
+
+    The autocorrelation tempogram is computed frame-major with one batched real FFT.
+    """
+    win = int(ac_size * sr) // hop_length  # librosa.time_to_frames(ac_size)
+    n = onset.shape[0]
+    half = win // 2
+    padded = np.pad(onset, (half, half), mode="linear_ramp", end_values=(0, 0))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n]  # (n, win)
+    x = frames * _hann(win).astype(frames.dtype)
+    n_pad = scipy.fft.next_fast_len(2 * win - 1, real=True)
+    spec = scipy.fft.rfft(x, n=n_pad, axis=1)
+    ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]  # (n, win)
+    peak = np.max(np.abs(ac), axis=1, keepdims=True)
+    peak[peak < np.finfo(ac.dtype).tiny] = 1.0
+    tg = np.mean(ac / peak, axis=0)  # (win,)
+    bpms = np.empty(win)
+    bpms[0] = np.inf
+    bpms[1:] = 60.0 * sr / (hop_length * np.arange(1.0, win))
+    with np.errstate(divide="ignore"):
+        logprior = -0.5 * ((np.log2(bpms) - np.log2(start_bpm)) / std_bpm) ** 2
+    logprior[: int(np.argmax(bpms < max_tempo))] = -np.inf
+    return float(bpms[int(np.argmax(np.log1p(1e6 * tg) + logprior))])
+
+
+@lru_cache(maxsize=8)
+def _hann(n: int) -> np.ndarray:
+    return scipy.signal.get_window("hann", n, fftbins=True)
+
+
+def _hpss_waveforms(y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int,
+                    kernel_size: int = 31) -> np.ndarray:
+    """librosa.effects.hpss: the harmonic and percussive waveforms, ``(2, n)`` float32.
+
+    The masks sum to one wherever either median is non-zero, so the percussive waveform is
+    ``y - harmonic`` (the iSTFT is linear and reconstructs ``y``); where both medians vanish
+    under a non-zero bin, the percussive part is inverted explicitly instead.
+    """
+    harm = median_filter_rows(np.ascontiguousarray(mag.T), size=kernel_size)  # (f, t), along time
+    perc = median_filter_rows(mag, size=kernel_size)  # (t, f), along frequency
+    Dh = np.empty(D.shape, dtype=np.complex64)
+    lost = K.harmonic_mask(D, harm, perc, _TINY32, Dh)
+    if lost:
+        Dp = np.empty(D.shape, dtype=np.complex64)
+        K.harmonic_mask(D, perc.T.copy(), harm.T.copy(), _TINY32, Dp)  # roles swapped: D * M_p
+        return istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
+    yh = istft(Dh, hop_length=hop_length, length=y.size)
+    return np.stack([yh, y - yh])
+
+
+def extract_features(
+    y: np.ndarray,
+    *,
+    sr: int = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    n_mfcc: int = 20,
+    subset: bool = False,
+    with_mfcc: bool = False,
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """The features of ``y [shape=(n,)]`` in CSV order, and its MFCCs ``(n_mfcc, t)`` if asked.
+
+    With ``subset`` the HPSS (``harmony_*``, ``perceptr_*``) and ``tempo`` features are skipped.
+    Raises AudioError for a silent, too short or non-finite signal.
+    """
+    check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
+    y = _check_signal(y, n_fft)
+    sp = _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=not subset)
+    t = sp.power.shape[0]
+    out: dict[str, float] = {}
+
+    chroma = sp.power @ _chroma_basis(sr, n_fft, round(sp.tuning, 2))  # (t, 12)
+    peak = np.max(np.abs(chroma), axis=1, keepdims=True)
+    peak[peak < _TINY32] = 1.0
+    _stats(out, "chroma_stft", chroma / peak)
+    rms, zcr = K.rms_zcr(y, t, n_fft, hop_length, 1e-10)
+    _stats(out, "rms", rms)
+    _stats(out, "spectral_centroid", sp.centroid)
+    _stats(out, "spectral_bandwidth", sp.bandwidth)
+    _stats(out, "rolloff", sp.rolloff)
+    _stats(out, "zero_crossing_rate", zcr)
+
+    if not subset:
+        hp = _hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
+        _stats(out, "harmony", hp[0])
+        _stats(out, "perceptr", hp[1])
+        out["tempo"] = _tempo(sp.log_mel, sr=sr, n_fft=n_fft, hop_length=hop_length)
+
+    m = sp.log_mel @ _dct_basis(sp.log_mel.shape[1], n_mfcc)  # (t, n_mfcc)
+    means = m.mean(axis=0, dtype=np.float64)
+    variances = m.var(axis=0, dtype=np.float64)
+    for k in range(n_mfcc):
+        out[f"mfcc{k + 1}_mean"] = float(means[k])
+        out[f"mfcc{k + 1}_var"] = float(variances[k])
+    ordered = {c: out[c] for c in feature_columns(n_mfcc) if c in out}
+    return ordered, (np.ascontiguousarray(m.T) if with_mfcc else None)

@@ -1,0 +1,379 @@
+"""The feature table of a collection: per clip or per segment, cached, resumable, local or on Dask.
+
+Each clip is one task: load, cut into segments, extract (:mod:`genrelab.features.engine`), and
+return the rows (and MFCC maps). A finished task is cached as one small ``.npz`` in the cache
+folder, keyed by the clip's path, size, mtime and the feature settings, so a rerun skips it and
+a killed run loses at most the clips in flight. Unreadable, too short and silent files are
+skipped with a reason; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from genrelab.errors import AudioError, ParameterError
+from genrelab.features.columns import feature_columns
+from genrelab.features.maps import MapSet, save_maps
+from genrelab.io import write_with
+from genrelab.progress import track
+
+#: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
+MIN_SECONDS = 3.0
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a cached result depends on besides the file itself."""
+
+    sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mfcc: int = 20
+    segment: float | None = None       # table rows per segment of this many seconds, or per clip
+    maps_segment: float | None = None  # MFCC maps per segment of this many seconds; 0 = per clip; None = none
+    table: bool = True                 # compute the feature rows (False: maps only)
+
+    def key(self) -> str:
+        return json.dumps({"v": _CACHE_VERSION, **asdict(self)}, sort_keys=True)
+
+
+@dataclass
+class Extraction:
+    """What :func:`run_extraction` produced."""
+
+    table: pd.DataFrame
+    maps: MapSet | None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    n_cached: int = 0
+    n_computed: int = 0
+    clips: list[tuple[str, str, str, str]] = field(default_factory=list)  # (filename, track, label, path)
+
+
+def _segment_samples(seconds: float, sr: int) -> int:
+    return int(round(seconds * sr))
+
+
+def _segment_name(name: str, index: int) -> str:
+    stem, ext = os.path.splitext(name)
+    return f"{stem}.{index}{ext}"
+
+
+def process_clip(path: str, settings: Settings) -> dict[str, Any]:
+    """Extract one file: ``{"rows": [...], "maps": (n, n_mfcc, t) | None, "length": n, "notes": [...]}``.
+
+    On an unusable file returns ``{"error": reason}`` instead of raising, so a batch goes on.
+    Segments are cut from the start, ``round(segment * sr)`` samples each: 66150 for 3 s, so
+    a 30 s GTZAN clip (661794 samples) gives ten. (The public ``features_3_sec.csv`` reports
+    ``length`` 66149, one sample short of 3 s; we keep whole 3 s pieces, 130 STFT frames each.)
+    A remainder shorter than a segment is dropped. A silent segment is left out with a note.
+    """
+    from genrelab.audio import load
+    from genrelab.features.engine import extract_features
+
+    s = settings
+    try:
+        y = load(path, sr=s.sr)
+    except AudioError as exc:
+        return {"error": _reason(str(exc), path)}
+    need = max([MIN_SECONDS] + [v for v in (s.segment, s.maps_segment) if v])
+    if y.size < need * s.sr:
+        return {"error": f"too short ({y.size / s.sr:.2f} s < {need:g} s)"}
+    if not np.any(y):
+        return {"error": "silent"}
+    kw = dict(sr=s.sr, n_fft=s.n_fft, hop_length=s.hop_length, n_mfcc=s.n_mfcc)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    maps_list: list[np.ndarray] = []
+    map_segments: list[int] = []
+    reuse: dict[int, np.ndarray] = {}  # MFCCs of the table pieces, when the maps use the same pieces
+    same_pieces = s.maps_segment is not None and (s.maps_segment or None) == (s.segment or None)
+    if s.table:
+        pieces = [(0, y)] if not s.segment else _cut(y, _segment_samples(s.segment, s.sr))
+        for index, piece in pieces:
+            try:
+                feats, m = extract_features(piece, with_mfcc=same_pieces, **kw)
+            except AudioError as exc:
+                notes.append(f"segment {index}: {_reason(str(exc), path)}")
+                continue
+            if m is not None:
+                reuse[index] = m
+            rows.append({"segment": index, "length": int(piece.size), **feats})
+    if s.maps_segment is not None:
+        from genrelab.features.engine import mfcc_frames
+
+        pieces = [(0, y)] if not s.maps_segment else _cut(y, _segment_samples(s.maps_segment, s.sr))
+        for index, piece in pieces:
+            if same_pieces and s.table:
+                if index in reuse:
+                    maps_list.append(reuse[index])
+                    map_segments.append(index)
+                continue
+            if not np.any(piece):
+                notes.append(f"map segment {index}: silent")
+                continue
+            maps_list.append(np.ascontiguousarray(mfcc_frames(piece, **kw).T))
+            map_segments.append(index)
+    if s.table and not rows:
+        return {"error": "silent" if all(n.endswith("silent") for n in notes) else "; ".join(notes)}
+    maps = None
+    if maps_list:
+        frames = min(m.shape[1] for m in maps_list)
+        maps = np.stack([m[:, :frames] for m in maps_list]).astype(np.float32)
+    return {"rows": rows, "maps": maps, "map_segments": map_segments, "length": int(y.size), "notes": notes}
+
+
+def _cut(y: np.ndarray, n: int) -> list[tuple[int, np.ndarray]]:
+    return [(i, y[i * n:(i + 1) * n]) for i in range(y.size // n)]
+
+
+def _reason(message: str, path: str) -> str:
+    prefix = f"{path}: "
+    msg = message[len(prefix):] if message.startswith(prefix) else message
+    return "silent" if msg.startswith("silent") else msg
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+def _cache_key(path: Path, settings: Settings) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, settings.key()])
+    return hashlib.sha1(ident.encode()).hexdigest()
+
+
+def _cache_read(file: Path) -> dict[str, Any] | None:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if "maps" in z.files:
+                meta["maps"] = z["maps"]
+            else:
+                meta.setdefault("maps", None)
+            return meta
+    except Exception:  # a damaged entry is recomputed
+        return None
+
+
+def _cache_write(file: Path, result: dict[str, Any]) -> None:
+    meta = {k: v for k, v in result.items() if k != "maps"}
+    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
+    if result.get("maps") is not None:
+        arrays["maps"] = result["maps"]
+    write_with(file, lambda tmp: np.savez(tmp, **arrays))
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def _as_items(clips: Sequence[Any]) -> list[tuple[Path, str, str]]:
+    """``(path, label, track)`` for Clips or plain paths (label = parent folder name)."""
+    from genrelab.data.gtzan import track_id_of
+
+    items = []
+    for c in clips:
+        if hasattr(c, "path") and hasattr(c, "label"):
+            items.append((Path(c.path), str(c.label), str(getattr(c, "track_id", track_id_of(Path(c.path).name)))))
+        else:
+            p = Path(c)
+            items.append((p, p.parent.name, track_id_of(p.name)))
+    return items
+
+
+def _run_local(todo: list[tuple[int, str]], settings: Settings, workers: int) -> Iterator[tuple[int, dict]]:
+    if workers == 1:
+        for i, path in todo:
+            yield i, process_clip(path, settings)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Any, int] = {}
+        queue = iter(todo)
+        for i, path in queue:  # keep at most 2 tasks per worker in flight: memory stays flat
+            pending[pool.submit(process_clip, path, settings)] = i
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield pending.pop(fut), fut.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(process_clip, nxt[1], settings)] = nxt[0]
+
+
+def _run_dask(todo: list[tuple[int, str]], settings: Settings, address: str) -> Iterator[tuple[int, dict]]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise ParameterError(f"--scheduler needs dask.distributed ({exc})") from None
+    try:
+        client = Client(address, timeout="10s")
+    except Exception as exc:
+        raise ParameterError(f"scheduler={address!r}: cannot connect ({exc})") from None
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        queue = iter(todo)
+        futures = {}
+        for i, path in queue:
+            futures[client.submit(process_clip, path, settings, pure=False)] = i
+            if len(futures) >= 2 * n_workers:
+                break
+        stream = as_completed(list(futures))
+        for fut in stream:
+            i = futures.pop(fut)
+            result = fut.result()
+            yield i, result
+            nxt = next(queue, None)
+            if nxt is not None:
+                f = client.submit(process_clip, nxt[1], settings, pure=False)
+                futures[f] = nxt[0]
+                stream.add(f)
+    finally:
+        client.close()
+
+
+def run_extraction(
+    clips: Sequence[Any],
+    *,
+    settings: Settings,
+    workers: int = 1,
+    scheduler: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Extraction:
+    """Extract every clip (cache first, then the pool or cluster) and assemble the table and maps."""
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise ParameterError(f"workers={workers!r} must be a positive integer")
+    for name in ("segment", "maps_segment"):
+        v = getattr(settings, name)
+        if v is not None and not (v == 0 and name == "maps_segment") and not (v >= MIN_SECONDS):
+            raise ParameterError(f"{name}={v!r} must be at least {MIN_SECONDS:g} seconds")
+    from genrelab.features.engine import check_params
+
+    check_params(sr=settings.sr, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mfcc=settings.n_mfcc)
+    items = _as_items(clips)
+    results: dict[int, dict] = {}
+    keys: dict[int, str | None] = {}
+    todo: list[tuple[int, str]] = []
+    n_cached = 0
+    for i, (path, _, _) in enumerate(items):
+        keys[i] = _cache_key(path, settings) if cache_dir is not None else None
+        if keys[i] is not None:
+            hit = _cache_read(cache_dir / f"{keys[i]}.npz")
+            if hit is not None:
+                results[i] = hit
+                n_cached += 1
+                continue
+        todo.append((i, str(path)))
+
+    stream = _run_dask(todo, settings, scheduler) if scheduler else _run_local(todo, settings, workers)
+    for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
+        if keys[i] is not None:
+            _cache_write(cache_dir / f"{keys[i]}.npz", result)
+        results[i] = result
+    return _assemble(items, results, settings, n_cached=n_cached, n_computed=len(todo))
+
+
+def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: int) -> Extraction:
+    cols = feature_columns(settings.n_mfcc)
+    rows: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    clip_rows: list[tuple[str, str, str, str]] = []
+    maps, m_file, m_track, m_label, m_seg = [], [], [], [], []
+    for i, (path, label, track_id) in enumerate(items):
+        r = results[i]
+        if "error" in r:
+            skipped.append((str(path), r["error"]))
+            continue
+        for note in r.get("notes", []):
+            skipped.append((str(path), note))
+        clip_rows.append((path.name, track_id, label, str(path)))
+        for row in r["rows"]:
+            name = _segment_name(path.name, row["segment"]) if settings.segment else path.name
+            rows.append({"filename": name, "length": row["length"], **{c: row[c] for c in cols},
+                         "label": label, "segment": row["segment"]})
+        if r.get("maps") is not None:
+            for m, seg in zip(r["maps"], r["map_segments"]):
+                maps.append(m)
+                m_file.append(_segment_name(path.name, seg) if settings.maps_segment else path.name)
+                m_track.append(track_id)
+                m_label.append(label)
+                m_seg.append(seg)
+    columns = ["filename", "length", *cols, "label"] + (["segment"] if settings.segment else [])
+    table = pd.DataFrame(rows).reindex(columns=columns) if rows else pd.DataFrame(columns=columns)
+    if not rows:
+        table = table.astype({"length": "int64", **{c: "float64" for c in cols}})
+    mapset = None
+    if settings.maps_segment is not None and maps:
+        frames = min(m.shape[1] for m in maps)  # whole clips differ by a frame or two: crop to the shortest
+        mapset = MapSet(maps=np.stack([m[:, :frames] for m in maps]), filename=np.array(m_file),
+                        track=np.array(m_track), label=np.array(m_label), segment=np.array(m_seg))
+    return Extraction(table=table, maps=mapset, skipped=skipped, n_cached=n_cached,
+                      n_computed=n_computed, clips=clip_rows)
+
+
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically."""
+    write_with(out, lambda tmp: table.to_csv(tmp, index=False))
+    write_with(out.with_suffix(".parquet"), lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
+    """``skipped.csv``: one row per skipped file (or segment) with its reason."""
+    df = pd.DataFrame(skipped, columns=["path", "reason"])
+    write_with(out, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def extract_table(
+    clips: Sequence[Any],
+    *,
+    segment: float | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    out: Path | None = None,
+    maps_dir: Path | None = None,
+    progress: bool = True,
+    sr: int = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    n_mfcc: int = 20,
+    cache_dir: Path | None = None,
+) -> pd.DataFrame:
+    """The feature table of ``clips`` (Clips or paths) in the public GTZAN CSV layout.
+
+    Columns: ``filename, length, <57 features>, label`` (+ ``segment`` when ``segment`` is
+    given: rows per ``segment``-second piece, named ``blues.00000.3.wav``). With ``out`` the
+    table is written there (CSV + ``.parquet``), with ``skipped.csv`` beside it, and finished
+    clips are cached in ``cache_dir`` (default ``out.parent / "cache"``) so a rerun resumes.
+    With ``maps_dir`` the MFCC maps (per segment, or per clip cropped to the shortest clip)
+    go to ``maps_dir/maps.npz``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
+    otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
+    pairs), ``n_cached`` and ``n_computed``.
+    """
+    if segment is not None and segment <= 0:
+        raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
+    settings = Settings(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc, segment=segment,
+                        maps_segment=(segment or 0) if maps_dir is not None else None)
+    out = Path(out) if out is not None else None
+    if cache_dir is None and out is not None:
+        cache_dir = out.parent / "cache"
+    result = run_extraction(clips, settings=settings, workers=workers, scheduler=scheduler,
+                            cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
+    if out is not None:
+        write_table(result.table, out)
+        write_skipped(result.skipped, out.parent / "skipped.csv")
+    if maps_dir is not None and result.maps is not None:
+        save_maps(Path(maps_dir) / "maps.npz", result.maps)
+    table = result.table
+    table.attrs.update(skipped=result.skipped, n_cached=result.n_cached, n_computed=result.n_computed)
+    return table
