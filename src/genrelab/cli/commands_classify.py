@@ -1,0 +1,139 @@
+"""CLI commands (classify): ``train``, ``evaluate``, ``predict``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from genrelab.cli import app, pick_device
+from genrelab.errors import ParameterError
+
+MODEL_HELP = "dense | cnn | convlstm | all (the three classifiers) | recreate-lstm | recreate-dense; repeatable"
+
+
+def _model_names(models: List[str]) -> list[str]:
+    from genrelab.models import CLASSIFIERS, MODELS
+
+    names: list[str] = []
+    for m in models:
+        for part in m.split(","):
+            part = part.strip()
+            if part == "all":
+                names += list(CLASSIFIERS)
+            elif part in MODELS:
+                names.append(part)
+            else:
+                raise ParameterError(f"unknown model {part!r}; choose from {sorted([*MODELS, 'all'])}")
+    return list(dict.fromkeys(names))
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="audio folder or feature CSV (public layout)"),
+    model: List[str] = typer.Option(["dense"], "--model", "-m", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder (created; other models in it are kept)"),
+    split: str = typer.Option("random:0.3", help="random:<test_fraction> | fault-filtered | kfold:<k>"),
+    repeats: int = typer.Option(1, min=1, help="rerun the protocol over this many seeds (seed, seed+1, ...)"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="default: the model's own (see docs)"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="default: the model's own"),
+    lr: Optional[float] = typer.Option(None, help="default: the model's own"),
+    seed: int = typer.Option(32, help="split and initialisation seed"),
+    workers: int = typer.Option(1, min=1, help="feature-extraction workers for an audio folder"),
+    device: Optional[str] = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Train classifiers (and/or recreation models) on DATA; writes models/, metrics/, plots/ in OUT."""
+    from rich.console import Console
+
+    from genrelab.models import get_spec
+
+    names = _model_names(model)
+    from genrelab.data import parse_protocol
+
+    parse_protocol(split)  # bad split strings fail before any feature extraction
+    if lr is not None and not 0 < lr < 10:
+        raise ParameterError(f"--lr {lr} must be a positive number below 10")
+    from genrelab.features import prepare
+
+    dev = pick_device(device)
+    features = prepare(data, out, workers=workers, progress=not quiet)
+    classifiers = [n for n in names if get_spec(n).kind != "recreation"]
+    recreation = [n for n in names if get_spec(n).kind == "recreation"]
+    console = Console()
+    if classifiers:
+        from genrelab.classify import train_classifiers
+
+        results = train_classifiers(features, classifiers, out, split=split, repeats=repeats, epochs=epochs,
+                                    batch_size=batch_size, lr=lr, seed=seed, device=dev, progress=not quiet)
+        for name, m in results.items():
+            extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""
+            console.print(f"{name}: accuracy {m['accuracy']:.3f} ± {m['accuracy_std']:.3f}{extra}, "
+                          f"macro F1 {m['macro_f1']:.3f} ({m['protocol']}, {m['n_splits']} split(s))")
+    if recreation:
+        from genrelab.recreation import train_recreation
+
+        kw = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+        results = train_recreation(features, recreation, out, seed=seed, device=dev, progress=not quiet, **kw)
+        for name in results:
+            console.print(f"{name}: trained -> {out / 'models'}")
+    console.print(f"run folder: {out}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
+    data: Path = typer.Argument(..., help="audio folder or feature CSV; every row is test data"),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="classifier(s); default: all trained"),
+    device: Optional[str] = typer.Option(None, help="cpu | cuda"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Score trained classifiers on another set; writes metrics/<model>.<set>.json."""
+    from rich.console import Console
+
+    from genrelab.classify import evaluate_classifiers
+
+    names = _model_names(model) if model else None
+    results = evaluate_classifiers(run_dir, data, models=names, device=pick_device(device), progress=not quiet)
+    console = Console()
+    for name, m in results.items():
+        extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""
+        console.print(f"{name} on {m['protocol'].split(':', 1)[1]}: accuracy {m['accuracy']:.3f}{extra}, "
+                      f"macro F1 {m['macro_f1']:.3f} ({m['n_test']} rows)")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
+    files: List[Path] = typer.Argument(..., help="audio files, at least 3 s each"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="default: the trained classifier with the best accuracy"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {file, genre, probabilities}"),
+    device: Optional[str] = typer.Option(None, help="cpu | cuda"),
+) -> None:
+    """Top three genres per audio file. A bad file prints its reason; exit 1 if any file failed."""
+    from rich.console import Console
+
+    from genrelab.classify import predict_files
+
+    if model is not None:
+        from genrelab.models import get_spec
+
+        get_spec(model)
+    results = predict_files(run_dir, files, model=model, device=pick_device(device))
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        rows = [{"file": r["file"], "error": r["error"]} if "error" in r else
+                {"file": r["file"], "genre": r["genre"], "probabilities": r["probabilities"]} for r in results]
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        console = Console()
+        for r in results:
+            if "error" in r:
+                typer.secho(f"error: {r['error']}", err=True, fg=typer.colors.RED)
+            else:
+                tops = ", ".join(f"{g} {p:.1%}" for g, p in r["top"])
+                console.print(f"{r['file']}: [bold]{r['genre']}[/bold] ({tops})")
+    if failed:
+        raise typer.Exit(1)

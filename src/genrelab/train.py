@@ -1,0 +1,268 @@
+"""One training loop for every classifier: Adam(W), epochs, batches, seed, early stopping.
+
+:func:`fit` trains a module on arrays in place and returns its per-epoch history; the same
+seed gives the same result on the CPU (seeded initialisation and a seeded batch generator).
+A validation part of the training rows, split by track group,
+drives early stopping when ``val_fraction > 0``; the best-validation weights are restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrelab.errors import DatasetError, ParameterError
+from genrelab.io import write_with
+
+SCHEDULES = ("constant", "onecycle", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters. ``lr`` 1e-4 is the source study's default; models override it."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: str = "constant"
+    val_fraction: float = 0.0  # share of training tracks held out for early stopping
+    patience: int | None = None  # epochs without val-loss improvement before stopping
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ParameterError(f"epochs={self.epochs!r} must be a positive integer")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ParameterError(f"batch_size={self.batch_size!r} must be a positive integer")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 10):
+            raise ParameterError(f"lr={self.lr!r} must be a positive number below 10")
+        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
+            raise ParameterError("weight_decay must be >= 0 and label_smoothing in [0, 1)")
+        if self.schedule not in SCHEDULES:
+            raise ParameterError(f"schedule={self.schedule!r}; choose from {list(SCHEDULES)}")
+        if not 0 <= self.val_fraction < 1:
+            raise ParameterError(f"val_fraction={self.val_fraction} must be in [0, 1)")
+        if self.patience is not None and self.patience < 1:
+            raise ParameterError(f"patience={self.patience} must be a positive integer or None")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict, ignoring ``None`` values (use the default) and unknown-key errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ParameterError(f"unknown training options {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**{k: v for k, v in d.items() if v is not None})
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[torch.Generator]:
+    """Seed torch for the block and yield a seeded batch generator.
+
+    The CPU kernels these models use (dense, conv2d, batch norm) are deterministic, so seeding
+    is enough for bit-identical CPU runs. ``torch.use_deterministic_algorithms`` is not
+    switched on: it imports torch's compiler stack (seconds) and only matters on CUDA.
+    """
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield torch.Generator().manual_seed(seed)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def group_holdout(groups: Sequence[str], labels: np.ndarray, fraction: float, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices into (fit, val) with whole groups (tracks) on one side, stratified-ish.
+
+    For each label, ``round(fraction * n_groups)`` of its groups (at least one when the label
+    has two or more) go to validation.
+    """
+    groups = np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    val_groups: set[str] = set()
+    for lab in np.unique(labels):
+        g = np.unique(groups[labels == lab])
+        n = int(round(fraction * len(g)))
+        if len(g) >= 2:
+            n = min(max(n, 1), len(g) - 1)
+        else:
+            n = 0
+        val_groups.update(rng.permutation(g)[:n].tolist())
+    is_val = np.isin(groups, list(val_groups))
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and logits; models may define ``loss(x, y, criterion)`` (e.g. ensembles)."""
+    if hasattr(model, "loss"):
+        return model.loss(x, y, criterion)
+    logits = model(x)
+    return criterion(logits, y), logits
+
+
+def fit(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    config: TrainConfig,
+    groups: Sequence[str] | None = None,
+    seed: int = 32,
+    device: str = "cpu",
+    progress: bool = True,
+    description: str = "training",
+) -> FitResult:
+    """Train ``model`` in place on ``x (N, ...)`` float and ``y (N,)`` int class indices.
+
+    ``groups (N,)``: track ids, so the validation part never shares a track with the rest.
+    History rows: ``{epoch, train_loss, train_acc, val_loss, val_acc}`` (val_* None without
+    a validation part). Returns a :class:`FitResult`; the model ends in eval mode.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if len(x) != len(y) or len(x) == 0:
+        raise DatasetError(f"need as many labels as rows and at least one row; got {len(x)} rows, {len(y)} labels")
+    groups = np.asarray(groups if groups is not None else np.arange(len(x)).astype(str))
+    if config.val_fraction > 0:
+        fit_idx, val_idx = group_holdout(groups, y, config.val_fraction, seed=seed)
+        if len(val_idx) == 0 or len(fit_idx) == 0:
+            fit_idx, val_idx = np.arange(len(x)), np.array([], dtype=np.int64)
+    else:
+        fit_idx, val_idx = np.arange(len(x)), np.array([], dtype=np.int64)
+
+    xt, yt = torch.from_numpy(x[fit_idx]).to(device), torch.from_numpy(y[fit_idx]).to(device)
+    xv, yv = torch.from_numpy(x[val_idx]).to(device), torch.from_numpy(y[val_idx]).to(device)
+    n = len(xt)
+    steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    result = FitResult()
+
+    from genrelab.progress import track
+
+    with deterministic(seed) as gen:
+        model.to(device)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = _scheduler(optimiser, config, steps_per_epoch)
+        best = (float("inf"), None)
+        since_best = 0
+        for epoch in track(range(1, config.epochs + 1), description=description, enabled=progress):
+            model.train()
+            total_loss, correct = 0.0, 0
+            perm = torch.randperm(n, generator=gen).to(device)
+            for i in range(0, n, config.batch_size):
+                idx = perm[i : i + config.batch_size]
+                if len(idx) == 1 and n > 1:
+                    continue  # batch norm cannot train on a single row
+                loss, logits = _step_loss(model, xt[idx], yt[idx], criterion)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total_loss += float(loss.detach()) * len(idx)
+                correct += int((logits.argmax(1) == yt[idx]).sum())
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / n, "train_acc": correct / n,
+                                   "val_loss": None, "val_acc": None}
+            if len(xv):
+                vl, va = evaluate_loss(model, xv, yv, criterion, batch_size=max(256, config.batch_size))
+                row.update(val_loss=vl, val_acc=va)
+                if vl < best[0] - 1e-6:
+                    best, since_best = (vl, copy.deepcopy(model.state_dict())), 0
+                    result.best_epoch = epoch
+                else:
+                    since_best += 1
+            result.history.append(row)
+            if len(xv) and config.patience is not None and since_best >= config.patience:
+                result.stopped_early = True
+                break
+        if best[1] is not None:
+            model.load_state_dict(best[1])
+        elif not result.best_epoch:
+            result.best_epoch = len(result.history)
+    model.eval()
+    return result
+
+
+def _scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return None
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module, *, batch_size: int = 256) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (eval mode) on tensors ``x``, ``y``."""
+    was_training = model.training
+    model.eval()
+    total, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i : i + batch_size])
+        total += float(criterion(logits, y[i : i + batch_size])) * len(logits)
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
+    model.train(was_training)
+    return total / len(x), correct / len(x)
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
+    """Class probabilities ``(N, n_classes)`` of ``model`` (eval mode) for ``x (N, ...)``."""
+    model.eval()
+    x = torch.tensor(np.asarray(x, dtype=np.float32))
+    out = [torch.softmax(model(x[i : i + batch_size].to(device)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 0))
+
+
+def save_checkpoint(path: Path, *, name: str, kind: str, model: nn.Module, labels: Sequence[str], extra: dict[str, Any] | None = None) -> Path:
+    """Write ``{"name", "kind", "config", "state_dict", "labels", "created", **extra}`` atomically."""
+    ckpt = {
+        "name": name,
+        "kind": kind,
+        "config": model.config_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "labels": list(labels),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    return write_with(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the module a checkpoint describes; returns ``(module in eval mode, checkpoint)``."""
+    from genrelab.errors import GenrelabError
+    from genrelab.models import build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such model checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+        model = build_model(ckpt["name"], **ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+    except GenrelabError:
+        raise
+    except Exception as exc:
+        raise DatasetError(f"{path}: not a genrelab model checkpoint ({type(exc).__name__}: {exc})") from None
+    return model.to(device).eval(), ckpt
+
+
+__all__ = ["TrainConfig", "FitResult", "fit", "predict_proba", "group_holdout", "deterministic",
+           "save_checkpoint", "load_checkpoint", "evaluate_loss", "SCHEDULES"]
