@@ -43,3 +43,18 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for k in range(4):
             sf.write(root / genre / f"{genre}.{k:05d}.wav", _tone_clip(rng, gi * 2, 6.0, sr), sr)
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread per test process: pytest-xdist already runs two processes on two cores,
+    and oversubscribed small models run many times slower."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
