@@ -215,6 +215,7 @@ def _train_one(spec, data: _Data, out: Path, *, split, repeats, config, override
         n_tracks=int(len(np.unique(data.tracks))),
         segmented=bool(data.segmented),
         checkpoint_split=sp.name,
+        test_tracks=sorted({str(t) for t in data.tracks[sp.test]}),
         history=first["history"],
         best_epoch=first["best_epoch"],
         stopped_early=first["stopped_early"],
