@@ -10,6 +10,7 @@ import torch
 
 from genrelab.audio import load
 from genrelab.errors import ParameterError
+from genrelab import invert
 from genrelab.invert import _StftPair, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 
 SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
@@ -177,3 +178,53 @@ def test_deterministic_for_a_seed(short_mfcc: np.ndarray) -> None:
 def test_bad_input_raises(bad: np.ndarray, kwargs: dict) -> None:
     with pytest.raises(ParameterError):
         mfcc_to_audio(bad, **kwargs)
+
+
+@pytest.mark.parametrize("n_fft, hop, refine", [(2048, 512, 8), (1024, 300, 3), (512, 256, 0)])
+def test_cpu_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, refine: int) -> None:
+    """The numpy/numba CPU Griffin-Lim equals the torch loop (kept for other devices) to float32 rounding."""
+    m = _mfcc(_chord(1.0) + _noise(1.0))
+    kwargs = dict(n_fft=n_fft, hop_length=hop, refine=refine, n_iter=6)
+    fast = mfcc_to_audio(m, **kwargs)
+    monkeypatch.setattr(invert, "_NUMBA_ON_CPU", False)
+    ref = mfcc_to_audio(m, **kwargs)
+    assert fast.shape == ref.shape and fast.dtype == ref.dtype
+    np.testing.assert_allclose(fast, ref, atol=2e-5 * np.abs(ref).max(), rtol=0)
+
+
+def test_cpu_kernels_match_stft_pair() -> None:
+    """Framing and overlap-add kernels against _StftPair, including a hop that does not divide n_fft."""
+    import scipy.fft
+
+    from genrelab import _invert_kernels as kern
+
+    rng = np.random.default_rng(1)
+    for n_fft, hop, frames in [(1024, 256, 20), (1024, 300, 9), (256, 128, 5)]:
+        length = (frames - 1) * hop
+        pair = _StftPair(n_fft=n_fft, hop_length=hop, frames=frames, length=length,
+                         dtype=torch.float64, device=torch.device("cpu"))
+        y = rng.standard_normal((2, length))
+        window = pair.window.numpy()
+        framed = np.empty((2, frames, n_fft))
+        kern.frame(y, window, hop, framed)
+        spec = scipy.fft.rfft(framed, axis=-1)
+        np.testing.assert_allclose(spec, pair.stft(torch.from_numpy(y)).numpy(), rtol=0, atol=1e-9)
+        out = np.empty_like(y)
+        inv_env = 1.0 / kern.envelope(window, frames, hop, length)
+        kern.overlap_add(scipy.fft.irfft(spec, n=n_fft, axis=-1), window, inv_env, hop, out)
+        np.testing.assert_allclose(out, pair.istft(torch.from_numpy(spec)).numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(out, y, rtol=0, atol=1e-9)
+
+
+def test_gaps_between_frames_raise_on_both_loops(monkeypatch) -> None:
+    m = _mfcc(_noise(0.5))
+    for numba_loop in (True, False):
+        monkeypatch.setattr(invert, "_NUMBA_ON_CPU", numba_loop)
+        with pytest.raises(ParameterError, match="gaps"):
+            mfcc_to_audio(m, n_fft=512, hop_length=512, n_iter=2)
+
+
+def test_torch_thread_count_is_left_as_set(short_mfcc: np.ndarray) -> None:
+    before = torch.get_num_threads()
+    mfcc_to_audio(short_mfcc, n_iter=2)
+    assert torch.get_num_threads() == before

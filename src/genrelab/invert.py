@@ -1,4 +1,8 @@
-"""MFCC -> audio, batched in torch: inverse DCT, dB -> power, NNLS mel inversion, fast Griffin-Lim.
+"""MFCC -> audio, batched: inverse DCT, dB -> power, NNLS mel inversion, fast Griffin-Lim.
+
+The mel steps run in torch. Griffin-Lim runs in torch on a non-CPU device and, on the CPU, as the
+same iteration with ``scipy.fft`` frame transforms and fused numba loops
+(:mod:`genrelab._invert_kernels`), which is several times faster there; both use torch's thread count.
 
 The steps and defaults follow ``librosa.feature.inverse.mfcc_to_audio`` (DCT type 2, ortho,
 ``ref=1.0``, Slaney mel basis from ``librosa.filters.mel``, magnitude = power ** 0.5, Griffin-Lim
@@ -15,6 +19,7 @@ import functools
 import math
 import warnings
 
+import numba
 import numpy as np
 import torch
 
@@ -106,12 +111,13 @@ def mel_to_magnitude(mel: torch.Tensor, *, sr: int = 22050, n_fft: int = 2048, t
     scale = mel.amax(dim=-2, keepdim=True)  # (..., 1, T) per-frame peak
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     pinv = torch.tensor(_mel_pinv(sr, n_fft, n_mels), dtype=torch.float32, device=mel.device)  # (n_bins, n_mels)
-    power = nnls(A.to(torch.float32), (mel / scale).to(torch.float32), tol=tol, max_iter=max_iter, pinv=pinv)
+    power = nnls(A.to(torch.float32), (mel / scale).to(torch.float32), tol=tol, max_iter=max_iter, pinv=pinv,
+                 lipschitz=_mel_lipschitz(sr, n_fft, n_mels))
     return torch.sqrt(power.to(torch.float64) * scale)
 
 
 def nnls(A: torch.Tensor, B: torch.Tensor, *, tol: float = 1e-6, max_iter: int = 2000,
-         pinv: torch.Tensor | None = None) -> torch.Tensor:
+         pinv: torch.Tensor | None = None, lipschitz: float | None = None) -> torch.Tensor:
     """Non-negative least squares for every column at once: ``argmin_{X >= 0} ||A X - B||^2``.
 
     ``A [shape=(m, n)]``, ``B [shape=(..., m, N)]`` -> ``X [shape=(..., n, N)]``, ``X >= 0``.
@@ -120,8 +126,8 @@ def nnls(A: torch.Tensor, B: torch.Tensor, *, tol: float = 1e-6, max_iter: int =
     (a mel basis is: each FFT bin feeds at most two filters). Stops when the relative
     residual ``||AX - B|| / ||B||`` or the relative projected gradient (the KKT violation)
     falls below ``tol`` (column by column: converged columns stop iterating), or after
-    ``max_iter`` steps. ``pinv [shape=(n, m)]``: A's
-    pseudo-inverse when the caller has it cached.
+    ``max_iter`` steps. ``pinv [shape=(n, m)]``: A's pseudo-inverse, and ``lipschitz``:
+    ``||A||_2 ** 2``, when the caller has them cached.
     """
     if A.ndim != 2 or B.ndim < 2 or B.shape[-2] != A.shape[0]:
         raise ParameterError(f"nnls needs A (m, n) and B (..., m, N); got {tuple(A.shape)} and {tuple(B.shape)}")
@@ -140,7 +146,8 @@ def nnls(A: torch.Tensor, B: torch.Tensor, *, tol: float = 1e-6, max_iter: int =
             As, AsT = A.to_sparse_csr(), A.T.contiguous().to_sparse_csr()
     else:
         As, AsT = A, A.T.contiguous()
-    lipschitz = float(torch.linalg.matrix_norm(A.to(torch.float64), ord=2) ** 2)
+    if lipschitz is None:
+        lipschitz = float(torch.linalg.matrix_norm(A.to(torch.float64), ord=2) ** 2)
     b_norm = torch.linalg.vector_norm(cols, dim=0)  # (K,)
     g_norm = torch.linalg.vector_norm(AsT @ cols, dim=0)  # (K,)
     active = torch.arange(cols.shape[1], device=cols.device)  # columns still iterating
@@ -194,7 +201,6 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
     if length is not None and length != (frames - 1) * hop_length:
         raise ParameterError(f"length={length} must be (frames - 1) * hop_length = {(frames - 1) * hop_length}")
     length = (frames - 1) * hop_length
-    pair = _StftPair(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, dtype=S.dtype, device=S.device)
     target = S.transpose(-1, -2).contiguous()  # (B, T, F): frames first, so FFTs run on the last axis
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     phase = torch.rand(S.shape[-2:], generator=gen, dtype=torch.float64) * (2 * math.pi)  # (F, T)
@@ -209,6 +215,11 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
         floor = log_target.amax(dim=(-2, -1), keepdim=True) - _TOP_DB * math.log(10.0) / 10.0  # (B, 1, 1)
         log_target = torch.maximum(log_target, floor)
     c = momentum / (1.0 + momentum)
+    if S.device.type == "cpu" and _NUMBA_ON_CPU:  # same iteration in numpy/numba with pocketfft, no temporaries per step
+        refine_args = (basis_t.T.contiguous(), spread, log_target, floor) if refine else None
+        return _griffinlim_cpu(target, angles, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft, c=c,
+                               length=length, refine=refine, refine_args=refine_args)
+    pair = _StftPair(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, dtype=S.dtype, device=S.device)
     prev = None
     for i in range(n_iter):
         rebuilt = pair.stft(pair.istft(angles))  # (B, T, F) the nearest consistent spectrogram
@@ -225,6 +236,58 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
         angles.mul_(target)  # (B, T, F) keep the phase, impose the magnitude (sgn(0) = 0)
         prev = rebuilt
     return pair.istft(angles)
+
+
+def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, hop_length: int, n_fft: int,
+                    c: float, length: int, refine: int, refine_args: tuple | None) -> torch.Tensor:
+    """The loop of :func:`griffinlim` on the CPU: ``target [shape=(B, T, F)]`` float, ``angles`` its
+    complex start -> ``[shape=(B, length)]``. Frame FFTs by ``scipy.fft`` (pocketfft, float32 stays
+    float32), framing, overlap-add and the phase update in fused numba loops over frames."""
+    import scipy.fft
+
+    from genrelab import _invert_kernels as kern
+
+    threads = max(1, torch.get_num_threads())
+    b, frames, n_bins = target.shape
+    dtype = target.numpy().dtype
+    tgt = target.numpy().reshape(b * frames, n_bins).copy()  # refined in place
+    spec = angles.numpy().reshape(b * frames, n_bins)  # fresh from torch.polar: overwritten in place
+    window = torch.hann_window(n_fft, periodic=True, dtype=target.dtype).numpy()
+    env = kern.envelope(window, frames, hop_length, length)
+    if length > 0 and float(env.min()) < 1e-11:
+        raise ParameterError(f"hop_length={hop_length} leaves gaps between frames of n_fft={n_fft}")
+    inv_env = (1.0 / env).astype(dtype)
+    y = np.empty((b, length), dtype=dtype)
+    framed = np.empty((b * frames, n_fft), dtype=dtype)
+    if refine:
+        basis, spread, log_target, floor = (t.numpy() for t in refine_args)
+        lo, hi = kern.bands(basis)
+        log_target = np.ascontiguousarray(log_target.reshape(b * frames, -1))
+        floor = np.ascontiguousarray(np.repeat(floor.reshape(b), frames))
+        gain = np.empty_like(tgt)
+    tiny = np.finfo(dtype).tiny
+    prev = None
+    old_threads = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for i in range(n_iter + 1):
+            frames_td = scipy.fft.irfft(spec, n=n_fft, axis=-1, workers=threads)  # (B*T, n_fft)
+            kern.overlap_add(frames_td.reshape(b, frames, n_fft), window, inv_env, hop_length, y)
+            if i == n_iter:
+                break
+            kern.frame(y, window, hop_length, framed.reshape(b, frames, n_fft))
+            rebuilt = scipy.fft.rfft(framed, axis=-1, workers=threads)  # (B*T, F) complex
+            if refine and i % refine == refine - 1:
+                kern.refine_gain(rebuilt.view(dtype), basis, spread, lo, hi, log_target, floor, tiny, _MAX_LOG_GAIN,
+                                 gain)
+                tgt *= np.exp(gain, out=gain)
+            kern.phase(rebuilt.view(dtype), (rebuilt if prev is None else prev).view(dtype),
+                       0.0 if prev is None else c, tgt, spec.view(dtype))
+            prev = rebuilt
+    finally:  # numba's OpenMP layer and torch share the OpenMP thread count: put both back
+        numba.set_num_threads(old_threads)
+        torch.set_num_threads(threads)
+    return torch.from_numpy(y)
 
 
 class _StftPair:
@@ -277,6 +340,7 @@ class _StftPair:
 
 _MAX_LOG_GAIN = math.log(1e4)  # cap one refinement step at +-40 dB of mel power
 _TOP_DB = 80.0  # librosa.feature.mfcc's power_to_db(top_db=80)
+_NUMBA_ON_CPU = True  # False: run the torch loop on the CPU too (the tests compare the two)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,6 +361,12 @@ def _mel_pinv(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     pinv = np.linalg.pinv(_mel_basis(sr, n_fft, n_mels))  # (n_bins, n_mels)
     pinv.setflags(write=False)
     return pinv
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_lipschitz(sr: int, n_fft: int, n_mels: int) -> float:
+    """``||mel basis||_2 ** 2``, the step bound of :func:`nnls`."""
+    return float(np.linalg.norm(_mel_basis(sr, n_fft, n_mels), ord=2) ** 2)
 
 
 @functools.lru_cache(maxsize=16)
