@@ -1,0 +1,467 @@
+"""The study's configuration: frozen dataclasses per stage, TOML in and out, presets.
+
+A config file holds only what it changes; everything else comes from a preset (``demo`` by
+default). Unknown sections or keys are errors that name the key, the section and what is
+allowed. :func:`step_hash` hashes just the sections a study step depends on, so a changed
+config reruns only the steps it affects.
+
+    [classifiers.dense]      # one table per classifier
+    epochs = 50
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from genrelab import GENRES
+from genrelab.errors import ParameterError
+
+CLASSIFIERS = ("dense", "cnn", "convlstm")
+RECREATION_MODELS = ("recreate-lstm", "recreate-dense")
+AUDIO_FORMATS = ("ogg", "flac")
+
+
+def _nohash(default: Any) -> Any:
+    """A field that does not change results (workers, say): left out of step hashes."""
+    return field(default=default, metadata={"hash": False})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The synthesised corpus (used only when the study is given no data folder)."""
+
+    clips_per_genre: int = 100
+    duration: float = 30.0
+    sr: int = 22050
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Feature table and MFCC maps (``genrelab.features.prepare``)."""
+
+    segment_maps: float = 3.0
+    workers: int = _nohash(1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One classifier's training settings; ``None`` means the module's own default."""
+
+    split: str = "random:0.3"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
+class ClassifiersConfig:
+    """The main classifiers, trained into the run folder and used to reclassify recreations."""
+
+    models: tuple[str, ...] = CLASSIFIERS
+    repeats: int = 1
+    seed: int = 32
+    dense: ModelConfig = ModelConfig()
+    cnn: ModelConfig = ModelConfig()
+    convlstm: ModelConfig = ModelConfig()
+
+
+@dataclass(frozen=True)
+class ProtocolsConfig:
+    """Honest protocols beside the main split: each split x model, repeated over seeds.
+
+    ``fault-filtered`` runs only on real GTZAN data (a synthesised corpus has no artists).
+    ``epochs``/``batch_size``/``lr`` of ``None`` use ``genrelab train``'s tuned defaults.
+    """
+
+    splits: tuple[str, ...] = ()
+    models: tuple[str, ...] = ("dense",)
+    repeats: int = 3
+    seed: int = 32
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The source study's hyper-parameter grid (off unless ``enabled``)."""
+
+    enabled: bool = False
+    models: tuple[str, ...] = ("dense",)
+    splits: tuple[str, ...] = ("random:0.5", "random:0.3")
+    epochs: tuple[int, ...] = (20, 50, 100)
+    batch_sizes: tuple[int, ...] = (16, 32, 64)
+    lr: float = 1e-4
+    seed: int = 32
+
+
+@dataclass(frozen=True)
+class RecreationConfig:
+    """Recreation models (training) and the recreated clips (generation + reclassification)."""
+
+    models: tuple[str, ...] = RECREATION_MODELS
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-4
+    val_fraction: float = 0.2
+    seed: int = 32
+    genres: tuple[str, ...] = ("classical", "pop", "metal", "blues")
+    per_genre: int = 4
+    seconds: float = 6.0
+    guidance: float = 0.0
+    temperature: float | None = None
+    generate_seed: int = 0
+
+
+# The recreation fields that only generation reads (a change reruns recreate, not training).
+GENERATION_FIELDS = ("genres", "per_genre", "seconds", "guidance", "temperature", "generate_seed")
+
+
+@dataclass(frozen=True)
+class PcaConfig:
+    """PCA of the recreated clips; ``genres`` empty means the recreation genres."""
+
+    genres: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The HTML report."""
+
+    title: str = "genrelab study"
+    audio_format: str = "ogg"  # Ogg Vorbis: about a tenth of FLAC's size; "flac" is lossless
+    players_per_genre: int = 2
+    include_audio: bool = True
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything a study run needs, one frozen dataclass per stage."""
+
+    preset: str = "demo"
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    classifiers: ClassifiersConfig = ClassifiersConfig()
+    protocols: ProtocolsConfig = ProtocolsConfig()
+    grid: GridConfig = GridConfig()
+    recreation: RecreationConfig = RecreationConfig()
+    pca: PcaConfig = PcaConfig()
+    report: ReportConfig = ReportConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists, ``None`` fields left out), as in the TOML."""
+        return _to_dict(self)
+
+    def to_toml(self) -> str:
+        """The config as TOML text; :func:`from_toml` reads it back to an equal config."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------
+# dict <-> dataclass
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):
+            out[f.name] = _to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return f"a list of {dict([(int, 'integers'), (float, 'numbers'), (str, 'strings')]).get(item, item)}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if tp is int:
+        return "an integer"
+    return {float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (int, float, str, bool, tuple[..], X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ParameterError:
+                pass
+        raise ParameterError(f"{where} = {value!r} must be {_type_name(tp)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{where} = {value!r} must be {_type_name(tp)}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item, where) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(f"{where} = {value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(f"{where} = {value!r} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(f"{where} = {value!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ParameterError(f"{where} = {value!r} must be a string")
+        return value
+    raise ParameterError(f"{where}: unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type, raw: Mapping[str, Any], section: str) -> Any:
+    """Build dataclass ``cls`` from ``raw``; unknown keys name the key and the section."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    label = f"[{section}]" if section else "the top level"
+    for key in raw:
+        if key not in names:
+            raise ParameterError(f"unknown key {key!r} in {label}; allowed: {', '.join(names)}")
+    kwargs: dict[str, Any] = {}
+    for name in names:
+        if name not in raw:
+            continue
+        tp = hints[name]
+        where = f"{section}.{name}" if section else name
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            if not isinstance(raw[name], Mapping):
+                raise ParameterError(f"{where} must be a table ([{where}])")
+            kwargs[name] = _build(tp, raw[name], where)
+        else:
+            kwargs[name] = _coerce(raw[name], tp, where)
+    return cls(**kwargs)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``over`` onto ``base`` (tables merge key by key; other values replace)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_dict(raw: Mapping[str, Any], *, base: StudyConfig | None = None) -> StudyConfig:
+    """A validated StudyConfig from a nested dict laid over ``base`` (the defaults if None)."""
+    merged = _merge(base.to_dict() if base is not None else {}, raw)
+    config = _build(StudyConfig, merged, "")
+    validate(config)
+    return config
+
+
+def from_toml(text: str, *, base: StudyConfig | None = None, source: str = "config") -> StudyConfig:
+    """Parse TOML text (laid over ``base``); bad TOML or keys raise ParameterError."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"{source} is not valid TOML: {exc}") from None
+    return from_dict(raw, base=base)
+
+
+def load_config(path: Path | str | None = None, *, preset: str | None = None) -> StudyConfig:
+    """The preset (``demo`` when none is named, or the file's own ``preset``), then the file over it."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ParameterError(f"config file {str(path)!r} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    name = preset or raw.get("preset") or "demo"
+    raw["preset"] = name
+    return from_dict(raw, base=get_preset(name))
+
+
+def save_config(config: StudyConfig, path: Path) -> Path:
+    """Write the effective config as TOML (atomically)."""
+    from genrelab.io import write_text
+
+    return write_text(path, config.to_toml())
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def validate(config: StudyConfig) -> None:
+    """Value checks beyond types: positive sizes, known names and split protocols."""
+    from genrelab.data.splits import parse_protocol
+
+    def positive(where: str, value: float | int | None) -> None:
+        if value is not None and not value > 0:
+            raise ParameterError(f"{where} = {value!r} must be positive")
+
+    def known(where: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+        for v in values:
+            if v not in allowed:
+                raise ParameterError(f"{where}: unknown name {v!r}; choose from {', '.join(allowed)}")
+
+    d = config.data
+    positive("data.clips_per_genre", d.clips_per_genre)
+    positive("data.duration", d.duration)
+    positive("data.sr", d.sr)
+    positive("features.segment_maps", config.features.segment_maps)
+    positive("features.workers", config.features.workers)
+    c = config.classifiers
+    known("classifiers.models", c.models, CLASSIFIERS)
+    positive("classifiers.repeats", c.repeats)
+    for name in CLASSIFIERS:
+        m: ModelConfig = getattr(c, name)
+        parse_protocol(m.split)
+        positive(f"classifiers.{name}.epochs", m.epochs)
+        positive(f"classifiers.{name}.batch_size", m.batch_size)
+        positive(f"classifiers.{name}.lr", m.lr)
+    p = config.protocols
+    known("protocols.models", p.models, CLASSIFIERS)
+    for s in p.splits:
+        parse_protocol(s)
+    positive("protocols.repeats", p.repeats)
+    positive("protocols.epochs", p.epochs)
+    positive("protocols.batch_size", p.batch_size)
+    positive("protocols.lr", p.lr)
+    g = config.grid
+    known("grid.models", g.models, CLASSIFIERS)
+    for s in g.splits:
+        parse_protocol(s)
+    for e in g.epochs:
+        positive("grid.epochs", e)
+    for b in g.batch_sizes:
+        positive("grid.batch_sizes", b)
+    positive("grid.lr", g.lr)
+    r = config.recreation
+    known("recreation.models", r.models, RECREATION_MODELS)
+    for name in ("epochs", "batch_size", "lr", "per_genre", "seconds"):
+        positive(f"recreation.{name}", getattr(r, name))
+    if not 0.0 < r.val_fraction < 1.0:
+        raise ParameterError(f"recreation.val_fraction = {r.val_fraction} must be between 0 and 1")
+    if r.guidance < 0:
+        raise ParameterError(f"recreation.guidance = {r.guidance} must be >= 0")
+    positive("recreation.temperature", r.temperature)
+    known("recreation.genres", r.genres, GENRES)
+    known("pca.genres", config.pca.genres, GENRES)
+    if config.report.audio_format not in AUDIO_FORMATS:
+        raise ParameterError(
+            f"report.audio_format = {config.report.audio_format!r}; choose from {', '.join(AUDIO_FORMATS)}"
+        )
+    if config.report.players_per_genre < 0:
+        raise ParameterError(f"report.players_per_genre = {config.report.players_per_genre} must be >= 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# presets
+
+
+def demo() -> StudyConfig:
+    """Small enough for a 2-core CPU in a few minutes: 10 genres x 12 clips x 10 s, few epochs.
+
+    Training settings left out (``None``) are ``genrelab train``'s tuned defaults.
+    """
+    return StudyConfig(
+        preset="demo",
+        data=DataConfig(clips_per_genre=12, duration=10.0, seed=0),
+        features=FeaturesConfig(workers=2),
+        classifiers=ClassifiersConfig(
+            repeats=1,
+            dense=ModelConfig(split="random:0.3", epochs=30),
+            cnn=ModelConfig(split="random:0.3", epochs=8),
+            convlstm=ModelConfig(split="random:0.3", epochs=5),
+        ),
+        protocols=ProtocolsConfig(splits=("random:0.3",), models=("dense",), repeats=3, epochs=30),
+        recreation=RecreationConfig(epochs=6, batch_size=32, lr=1e-3, per_genre=3, seconds=5.0),
+        report=ReportConfig(title="genrelab demo (synthesised corpus)"),
+    )
+
+
+def paper() -> StudyConfig:
+    """The source study's settings and grid, plus honest protocols beside them.
+
+    Dense: Adam lr 1e-4 on 50/50 and 70/30 random splits (random_state 32), epochs 20/50/100,
+    batch 16/32/64. CNN: 100 epochs, batch 32, 60/40. Recreation: 20 epochs, batch 32, 80/20,
+    genres classical, pop, metal, blues. Protocols: fault-filtered (real GTZAN only) and
+    random 70/30, each over 5 seeds.
+    """
+    return StudyConfig(
+        preset="paper",
+        data=DataConfig(clips_per_genre=100, duration=30.0, seed=0),
+        classifiers=ClassifiersConfig(
+            repeats=1,
+            seed=32,
+            dense=ModelConfig(split="random:0.3", epochs=100, batch_size=32, lr=1e-4),
+            cnn=ModelConfig(split="random:0.4", epochs=100, batch_size=32, lr=1e-4),
+            convlstm=ModelConfig(split="random:0.4", epochs=100, batch_size=32, lr=1e-4),
+        ),
+        protocols=ProtocolsConfig(splits=("fault-filtered", "random:0.3"), models=CLASSIFIERS, repeats=5),
+        grid=GridConfig(enabled=True),
+        recreation=RecreationConfig(epochs=20, batch_size=32, lr=1e-4, val_fraction=0.2, per_genre=4),
+        report=ReportConfig(title="genrelab study (source-study settings)"),
+    )
+
+
+PRESETS: dict[str, Callable[[], StudyConfig]] = {"demo": demo, "paper": paper}
+
+
+def get_preset(name: str) -> StudyConfig:
+    """A preset by name; ParameterError listing the presets otherwise."""
+    if name not in PRESETS:
+        raise ParameterError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# ---------------------------------------------------------------------------------------------
+# hashing
+
+
+def _hashable(obj: Any) -> Any:
+    """Nested dict of ``obj`` without the fields marked ``hash: False``."""
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _hashable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("hash", True)
+        }
+    if isinstance(obj, (tuple, list)):
+        return [_hashable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _hashable(v) for k, v in obj.items()}
+    return obj
+
+
+def digest(obj: Any) -> str:
+    """A short stable hash of a JSON-able object (dataclasses allowed)."""
+    text = json.dumps(_hashable(obj), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def step_hash(step: str, *parts: Any) -> str:
+    """Hash of a step's name, the config parts it reads and its upstream steps' hashes."""
+    return digest({"step": step, "parts": list(parts)})
