@@ -58,3 +58,22 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile numba kernels (librosa's and ours) once, before pytest-xdist starts its workers.
+
+    In a fresh virtualenv both workers would otherwise compile and write the same on-disk numba
+    caches at the same moment; that race crashed a worker with a segmentation fault.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has warmed the caches
+        return
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(22050 * 4)).astype(np.float32)
+    from genrelab.features import extract_clip, mfcc
+    from genrelab.features.reference import reference_features
+    from genrelab.invert import mfcc_to_audio
+
+    extract_clip(y, sr=22050)
+    reference_features(y, sr=22050)
+    mfcc_to_audio(mfcc(y[:22050], sr=22050)[:, :8], n_iter=2)
