@@ -23,17 +23,6 @@ SMALL_MAPS = {
 NO_VAL = {"cnn": {"val_fraction": 0.0}, "convlstm": {"val_fraction": 0.25, "patience": 50}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on a shared 2-core machine: extra OpenMP threads only spin (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _fs(table: pd.DataFrame | None = None, maps: MapSet | None = None) -> FeatureSet:
     if table is None:
         table = pd.DataFrame(columns=["filename", "length", *FEATURE_COLUMNS, "label"])

@@ -15,17 +15,6 @@ from genrelab.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on a shared 2-core machine: extra OpenMP threads only spin (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory, gtzan_dir):
     """300 rows of the real CSV (30 per genre), none of the ten *.00000 clips."""

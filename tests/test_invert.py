@@ -43,15 +43,6 @@ def _noise(seconds: float) -> np.ndarray:
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small problems run faster on one thread, and far faster on a busy machine; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def short_mfcc() -> np.ndarray:
     return _mfcc(_chord(1.0) + _noise(1.0))  # (20, 44)

@@ -17,17 +17,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on a shared 2-core machine: extra OpenMP threads only spin (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _inputs(name: str, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if name == "dense":

@@ -13,17 +13,6 @@ from genrelab.models import build_model
 from genrelab.train import TrainConfig, fit, group_holdout, predict_proba
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on a shared 2-core machine: extra OpenMP threads only spin (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _blobs(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 3

@@ -382,22 +382,22 @@ def validate(config: StudyConfig) -> None:
 
 
 def demo() -> StudyConfig:
-    """Small enough for a 2-core CPU in a few minutes: 10 genres x 12 clips x 10 s, few epochs.
+    """Small enough for a 2-core CPU in a few minutes: 10 genres x 20 clips x 15 s, few epochs.
 
     Training settings left out (``None``) are ``genrelab train``'s tuned defaults.
     """
     return StudyConfig(
         preset="demo",
-        data=DataConfig(clips_per_genre=12, duration=10.0, seed=0),
+        data=DataConfig(clips_per_genre=20, duration=15.0, seed=0),
         features=FeaturesConfig(workers=2),
         classifiers=ClassifiersConfig(
             repeats=1,
             dense=ModelConfig(split="random:0.3", epochs=30),
-            cnn=ModelConfig(split="random:0.3", epochs=8),
-            convlstm=ModelConfig(split="random:0.3", epochs=5),
+            cnn=ModelConfig(split="random:0.3", epochs=20),
+            convlstm=ModelConfig(split="random:0.3", epochs=15),
         ),
         protocols=ProtocolsConfig(splits=("random:0.3",), models=("dense",), repeats=3, epochs=30),
-        recreation=RecreationConfig(epochs=6, batch_size=32, lr=1e-3, per_genre=3, seconds=5.0),
+        recreation=RecreationConfig(epochs=10, batch_size=32, lr=1e-3, per_genre=4, seconds=6.0),
         report=ReportConfig(title="genrelab demo (synthesised corpus)"),
     )
 
