@@ -95,3 +95,12 @@ def test_predict_and_evaluate_missing_run_dir(tmp_path, small_csv):
     assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(app, ["predict", str(tmp_path), str(small_csv), "--model", "svm"])
     assert res.exit_code == 2 and "unknown model 'svm'" in res.output
+
+
+def test_train_without_out_uses_runs_folder_named_after_data(small_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["train", str(small_csv), "--model", "dense", "--epochs", "2", "--quiet", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / small_csv.stem
+    assert (run / "models" / "dense.pt").is_file()
+    assert (run / "metrics" / "dense.json").is_file()

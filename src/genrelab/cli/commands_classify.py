@@ -34,7 +34,8 @@ def _model_names(models: List[str]) -> list[str]:
 def train(
     data: Path = typer.Argument(..., help="audio folder or feature CSV (public layout)"),
     model: List[str] = typer.Option(["dense"], "--model", "-m", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="run folder (created; other models in it are kept)"),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="run folder (created; other models in it are kept); default runs/<DATA name>"),
     split: str = typer.Option("random:0.3", help="random:<test_fraction> | fault-filtered | kfold:<k>"),
     repeats: int = typer.Option(1, min=1, help="rerun the protocol over this many seeds (seed, seed+1, ...)"),
     epochs: Optional[int] = typer.Option(None, min=1, help="default: the model's own (see docs)"),
@@ -51,6 +52,8 @@ def train(
     from genrelab.models import get_spec
 
     names = _model_names(model)
+    if out is None:
+        out = Path("runs") / (data.stem if data.suffix else data.name or "run")
     from genrelab.data import parse_protocol
 
     parse_protocol(split)  # bad split strings fail before any feature extraction
