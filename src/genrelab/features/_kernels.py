@@ -172,12 +172,14 @@ def _rolloff_bin(mag, thresh):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def spectral_pass(D, freq, roll_percent, tiny, lo, hi, sr_over_nfft, fft_eps,
-                  power, mag, centroid, bandwidth, rolloff, pitches, pmags, npk):  # pragma: no cover
+                  power, mag, centroid, bandwidth, rolloff, pitches, pmags, npk,
+                  mel_starts, mel_ends, mel_offsets, mel_weights, mel):  # pragma: no cover
     """One pass over the frames of a complex STFT ``D [shape=(t, f)]``.
 
     Fills float32 ``power`` ``(t, f)`` and ``mag`` (``(t, f)``, or one scratch row ``(1, f)``
     when the magnitudes are not kept), centroid/bandwidth/rolloff ``(t,)``, and piptrack's
-    peaks in bins ``[lo, hi)`` (``pitches``/``pmags``, filled from index ``npk``); ``freq``
+    peaks in bins ``[lo, hi)`` (``pitches``/``pmags``, filled from index ``npk``), and the mel
+    spectrogram ``mel (t, n_mels)`` of the power (the banded bank, as :func:`_mel_row` takes it); ``freq``
     are the bin frequencies in float32. The outputs may be row blocks of larger arrays.
     Sums run in float32 lanes (relative error ~1e-6, well inside the 1e-3 the features are
     held to); the bandwidth sums ``mag (freq - centroid)^2`` directly, without cancellation.
@@ -193,6 +195,7 @@ def spectral_pass(D, freq, roll_percent, tiny, lo, hi, sr_over_nfft, fft_eps,
         mi = mag[i] if keep_mag else mag[0]
         pi = power[i]
         total, wsum, psum = _power_row(D[i], freq, mi, pi)
+        _mel_row(pi, mel_starts, mel_ends, mel_offsets, mel_weights, mel[i])
         peak = _max_nonneg(pi, cell)
         # centroid and bandwidth (librosa normalises each frame to unit sum first)
         inv = 1.0 / (np.float64(total) if total >= tiny else 1.0)
@@ -407,3 +410,57 @@ def overlap_add_window(frames, window, hop, wss, start, length):  # pragma: no c
                     v /= wss[src]
                 out[ch, k] = v
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _mel_row(row, starts, ends, offsets, weights, out):  # pragma: no cover - compiled
+    """The banded mel product ``out = row @ basis`` for one float32 power spectrum ``row (f,)``:
+    band ``k`` weighs bins ``[starts[k], ends[k])`` by ``weights[offsets[k]:]``; ``out (n_mels,)``."""
+    for k in range(starts.shape[0]):
+        seg = row[starts[k]:ends[k]]
+        w = weights[offsets[k]:offsets[k] + seg.shape[0]]
+        s = np.float32(0.0)
+        for j in range(seg.shape[0]):
+            s += seg[j] * w[j]
+        out[k] = s
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def mean_var(x):  # pragma: no cover - compiled
+    """Mean and (population) variance of ``x [shape=(n,)]``, accumulated in float64."""
+    n = x.shape[0]
+    acc = 0.0
+    for i in range(n):
+        acc += np.float64(x[i])
+    mean = acc / n
+    var = 0.0
+    for i in range(n):
+        d = np.float64(x[i]) - mean
+        var += d * d
+    return mean, var / n
+
+
+@numba.njit(cache=True, nogil=True)
+def edge_counts(x, edges):  # pragma: no cover - compiled
+    """np.histogram(x, edges)[0] for sorted ``edges [shape=(k+1,)]``: bins ``[e_i, e_i+1)``, the
+    last one closed; values outside ``[e_0, e_k]`` are not counted. Exact comparisons, as numpy's
+    histogram does for explicit edges."""
+    k = edges.shape[0] - 1
+    counts = np.zeros(k, dtype=np.int64)
+    lo = edges[0]
+    top = edges[k]
+    for v in x:
+        if not (v >= lo and v <= top):
+            continue
+        if v == top:
+            counts[k - 1] += 1
+            continue
+        a, b = 0, k  # edges[a] <= v < edges[b]
+        while b - a > 1:
+            m = (a + b) // 2
+            if edges[m] <= v:
+                a = m
+            else:
+                b = m
+        counts[a] += 1
+    return counts
