@@ -219,3 +219,21 @@ def test_predict_bad_file_reports_and_others_go_on(tmp_path, csv_run):
     assert "no such file" in res[3]["error"]
     with pytest.raises(DatasetError, match="does not exist"):
         predict_files(tmp_path / "nope", [good])
+
+
+def test_predict_and_embed_audio_equals_the_separate_calls(gtzan_dir, tmp_path):
+    """The combined call (one feature extraction) gives what the two separate calls give."""
+    from genrelab.audio import load
+    from genrelab.classify import Classifier, train_classifiers
+    from genrelab.features import prepare
+
+    df = pd.read_csv(gtzan_dir / "features_30_sec.csv").groupby("label", group_keys=False).head(12)
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False)
+    train_classifiers(prepare(csv, tmp_path / "run"), ["dense"], tmp_path / "run", epochs=2,
+                      progress=False, model_config=FAST_DENSE, plots=False)
+    clf = Classifier.load(tmp_path / "run", "dense")
+    y = load(gtzan_dir / "genres" / "jazz" / "jazz.00000.au", duration=5.0)
+    proba, emb = clf.predict_and_embed_audio(y)
+    np.testing.assert_allclose(proba, clf.predict_proba_audio(y), atol=1e-7)
+    np.testing.assert_allclose(emb, clf.embed_audio(y), atol=1e-7)

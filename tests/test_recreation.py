@@ -239,6 +239,9 @@ class _FakeClassifier:
         z = np.abs(np.fft.rfft(y[:4096]))
         return np.array([b.mean() for b in np.array_split(z, 8)])
 
+    def predict_and_embed_audio(self, y: np.ndarray, *, sr: int = 22050) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict_proba_audio(y, sr=sr), self.embed_audio(y, sr=sr)
+
 
 @pytest.fixture()
 def fake_classify(monkeypatch):

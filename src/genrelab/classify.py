@@ -315,6 +315,10 @@ class Classifier:
         """``(N, n_classes)`` probabilities for rows of a feature table (``features`` kind)."""
         if self.kind != "features":
             raise ParameterError(f"{self.name} works on MFCC maps, not on a feature table")
+        return self._proba(self._feature_matrix(table))
+
+    def _feature_matrix(self, table: pd.DataFrame) -> np.ndarray:
+        """``(N, n_features)`` float32 model input from a feature table, checked."""
         cols = self.feature_columns or _feature_columns()
         missing = [c for c in cols if c not in table.columns]
         if missing:
@@ -322,7 +326,7 @@ class Classifier:
         x = table[cols].to_numpy(dtype=np.float32)
         if not np.all(np.isfinite(x)):
             raise DatasetError("feature table has NaN/inf values")
-        return self._proba(x)
+        return x
 
     def _windows(self, mfcc: np.ndarray) -> np.ndarray:
         """Non-overlapping ``(W, n_mfcc, frames)`` windows of a ``(n_mfcc, T)`` map."""
@@ -356,36 +360,36 @@ class Classifier:
             raise AudioError("contains NaN or infinite samples")
         return y
 
-    def _features_of(self, y: np.ndarray) -> pd.DataFrame:
-        from genrelab.features import extract_clip
+    def _audio_inputs(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """The model's input for mono samples ``y (n,)``: the ``(1, n_features)`` feature row
+        (``features`` kind) or the ``(W, n_mfcc, frames)`` MFCC windows (``maps`` kind)."""
+        from genrelab.features import extract_clip, mfcc
 
-        row = extract_clip(y, sr=SR)
-        return pd.DataFrame([row])
-
-    def predict_proba_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:
-        """``(n_classes,)`` probabilities for mono samples ``y (n,)`` of at least 3 s."""
         y = self._audio(y, sr)
         if self.kind == "features":
-            return self.predict_proba_features(self._features_of(y))[0]
-        from genrelab.features import mfcc
+            return self._feature_matrix(pd.DataFrame([extract_clip(y, sr=SR)]))
+        return self._windows(mfcc(y, sr=SR))
 
-        return self.predict_proba_mfcc(mfcc(y, sr=SR))
-
-    def embed_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:
-        """``(d,)`` penultimate activations (mean over windows for maps models)."""
+    def _embed(self, x: np.ndarray) -> np.ndarray:
+        """``(d,)`` penultimate activations of model input ``x``, averaged over its rows/windows."""
         import torch
 
-        y = self._audio(y, sr)
-        if self.kind == "features":
-            cols = self.feature_columns or _feature_columns()
-            x = self._features_of(y)[cols].to_numpy(dtype=np.float32)
-        else:
-            from genrelab.features import mfcc
-
-            x = self._windows(mfcc(y, sr=SR))
         with torch.no_grad():
             self.module.eval()
             return self.module.embed(torch.tensor(x, device=self.device)).mean(0).cpu().numpy()
+
+    def predict_proba_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:
+        """``(n_classes,)`` probabilities for mono samples ``y (n,)`` of at least 3 s."""
+        return self._proba(self._audio_inputs(y, sr)).mean(0)
+
+    def embed_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:
+        """``(d,)`` penultimate activations (mean over windows for maps models)."""
+        return self._embed(self._audio_inputs(y, sr))
+
+    def predict_and_embed_audio(self, y: np.ndarray, *, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_proba_audio`` and ``embed_audio`` from one feature extraction."""
+        x = self._audio_inputs(y, sr)
+        return self._proba(x).mean(0), self._embed(x)
 
 
 def _default_model(run_dir: Path) -> str:

@@ -760,12 +760,12 @@ def _fidelity(classifiers: dict, audio: dict, files: list[dict], genres, *, prog
             for genre in track(genres, description=f"{cname}: {source}", enabled=progress):
                 vecs = []
                 for i, y in enumerate(by_genre.get(genre, [])):
-                    p = np.asarray(clf.predict_proba_audio(y, sr=SR))
+                    p, vec = clf.predict_and_embed_audio(y, sr=SR)  # one feature extraction for both
                     label = str(clf.labels[int(np.argmax(p))])
                     intended.append(genre)
                     preds.append(label)
                     predicted.setdefault((source, genre, i), {})[cname] = label
-                    vecs.append(np.asarray(clf.embed_audio(y, sr=SR), np.float64))
+                    vecs.append(np.asarray(vec, np.float64))
                 emb[source][genre] = np.stack(vecs) if vecs else np.zeros((0, 0))
             fidelity[cname][source] = shares(intended, preds, genres)
         for source in audio:
