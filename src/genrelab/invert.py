@@ -1,8 +1,9 @@
 """MFCC -> audio, batched: inverse DCT, dB -> power, NNLS mel inversion, fast Griffin-Lim.
 
-The mel steps run in torch. Griffin-Lim runs in torch on a non-CPU device and, on the CPU, as the
-same iteration with ``scipy.fft`` frame transforms and fused numba loops
-(:mod:`genrelab._invert_kernels`), which is several times faster there; both use torch's thread count.
+The mel steps run in torch. Griffin-Lim runs in torch on a non-CPU device (and for float64) and,
+on the CPU, as the same iteration over cache-sized blocks of frames with FFTW and fused numba
+loops (:mod:`genrelab._griffinlim_blocks`), which is many times faster there; both use torch's
+thread count.
 
 The steps and defaults follow ``librosa.feature.inverse.mfcc_to_audio`` (DCT type 2, ortho,
 ``ref=1.0``, Slaney mel basis from ``librosa.filters.mel``, magnitude = power ** 0.5, Griffin-Lim
@@ -19,10 +20,10 @@ import functools
 import math
 import warnings
 
-import numba
 import numpy as np
 import torch
 
+from genrelab._griffinlim_blocks import griffinlim_blocks
 from genrelab.errors import ParameterError
 
 __all__ = ["mfcc_to_audio", "mfcc_to_mel", "mel_to_magnitude", "nnls", "griffinlim"]
@@ -203,9 +204,9 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
     length = (frames - 1) * hop_length
     target = S.transpose(-1, -2).contiguous()  # (B, T, F): frames first, so FFTs run on the last axis
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    phase = torch.rand(S.shape[-2:], generator=gen, dtype=torch.float64) * (2 * math.pi)  # (F, T)
-    phase = phase.T.to(device=S.device, dtype=S.dtype)  # (T, F), the same draw for every clip
-    angles = torch.polar(target, phase.expand_as(target))  # (B, T, F) complex
+    phase = torch.rand(S.shape[-1:-3:-1], generator=gen, dtype=torch.float32).mul_(2 * math.pi)  # (T, F)
+    phase = phase.to(device=S.device, dtype=S.dtype)  # the same draw for every clip
+    angles = torch.complex(target * torch.cos(phase), target * torch.sin(phase))  # (B, T, F) = polar(target, phase)
     eps = torch.finfo(S.dtype).tiny
     if refine:
         basis_t = mel_basis.to(S.dtype).T.contiguous()  # (F, n_mels)
@@ -215,7 +216,7 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
         floor = log_target.amax(dim=(-2, -1), keepdim=True) - _TOP_DB * math.log(10.0) / 10.0  # (B, 1, 1)
         log_target = torch.maximum(log_target, floor)
     c = momentum / (1.0 + momentum)
-    if S.device.type == "cpu" and _NUMBA_ON_CPU:  # same iteration in numpy/numba with pocketfft, no temporaries per step
+    if S.device.type == "cpu" and S.dtype == torch.float32 and _NUMBA_ON_CPU:  # the same iteration, FFTW + numba
         refine_args = (basis_t.T.contiguous(), spread, log_target, floor) if refine else None
         return _griffinlim_cpu(target, angles, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft, c=c,
                                length=length, refine=refine, refine_args=refine_args)
@@ -240,53 +241,34 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
 
 def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, hop_length: int, n_fft: int,
                     c: float, length: int, refine: int, refine_args: tuple | None) -> torch.Tensor:
-    """The loop of :func:`griffinlim` on the CPU: ``target [shape=(B, T, F)]`` float, ``angles`` its
-    complex start -> ``[shape=(B, length)]``. Frame FFTs by ``scipy.fft`` (pocketfft, float32 stays
-    float32), framing, overlap-add and the phase update in fused numba loops over frames."""
-    import scipy.fft
-
+    """The loop of :func:`griffinlim` on the CPU for float32: ``target [shape=(B, T, F)]``, ``angles`` its
+    complex start -> ``[shape=(B, length)]``, by :mod:`genrelab._griffinlim_blocks` (FFTW on blocks of
+    frames that stay in cache, fused numba loops, clips or runs of frames on torch's thread count)."""
     from genrelab import _invert_kernels as kern
 
     threads = max(1, torch.get_num_threads())
     b, frames, n_bins = target.shape
-    dtype = target.numpy().dtype
-    tgt = target.numpy().reshape(b * frames, n_bins).copy()  # refined in place
-    spec = angles.numpy().reshape(b * frames, n_bins)  # fresh from torch.polar: overwritten in place
-    window = torch.hann_window(n_fft, periodic=True, dtype=target.dtype).numpy()
+    tgt = target.numpy().copy()  # (B, T, F) refined in place
+    spec = angles.numpy()  # (B, T, F) fresh from torch.polar: overwritten in place
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32).numpy()
     env = kern.envelope(window, frames, hop_length, length)
     if length > 0 and float(env.min()) < 1e-11:
         raise ParameterError(f"hop_length={hop_length} leaves gaps between frames of n_fft={n_fft}")
-    inv_env = (1.0 / env).astype(dtype)
-    y = np.empty((b, length), dtype=dtype)
-    framed = np.empty((b * frames, n_fft), dtype=dtype)
+    refine_step = None
     if refine:
         basis, spread, log_target, floor = (t.numpy() for t in refine_args)
         lo, hi = kern.bands(basis)
-        log_target = np.ascontiguousarray(log_target.reshape(b * frames, -1))
-        floor = np.ascontiguousarray(np.repeat(floor.reshape(b), frames))
-        gain = np.empty_like(tgt)
-    tiny = np.finfo(dtype).tiny
-    prev = None
-    old_threads = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        for i in range(n_iter + 1):
-            frames_td = scipy.fft.irfft(spec, n=n_fft, axis=-1, workers=threads)  # (B*T, n_fft)
-            kern.overlap_add(frames_td.reshape(b, frames, n_fft), window, inv_env, hop_length, y)
-            if i == n_iter:
-                break
-            kern.frame(y, window, hop_length, framed.reshape(b, frames, n_fft))
-            rebuilt = scipy.fft.rfft(framed, axis=-1, workers=threads)  # (B*T, F) complex
-            if refine and i % refine == refine - 1:
-                kern.refine_gain(rebuilt.view(dtype), basis, spread, lo, hi, log_target, floor, tiny, _MAX_LOG_GAIN,
-                                 gain)
-                tgt *= np.exp(gain, out=gain)
-            kern.phase(rebuilt.view(dtype), (rebuilt if prev is None else prev).view(dtype),
-                       0.0 if prev is None else c, tgt, spec.view(dtype))
-            prev = rebuilt
-    finally:  # numba's OpenMP layer and torch share the OpenMP thread count: put both back
-        numba.set_num_threads(old_threads)
-        torch.set_num_threads(threads)
+        floor = np.ascontiguousarray(np.broadcast_to(floor.reshape(b, 1), (b, frames)))
+        tiny = float(np.finfo(np.float32).tiny)
+
+        def refine_step(k: int, j0: int, j1: int, rebuilt: np.ndarray) -> None:
+            gain = np.empty((j1 - j0, n_bins), dtype=np.float32)
+            kern.refine_gain(rebuilt.view(np.float32), basis, spread, lo, hi, log_target[k, j0:j1], floor[k, j0:j1],
+                             tiny, _MAX_LOG_GAIN, gain)
+            tgt[k, j0:j1] *= np.exp(gain, out=gain)
+
+    y = griffinlim_blocks(tgt, spec, window, (1.0 / env).astype(np.float32), n_iter=n_iter, hop=hop_length, c=c,
+                          threads=threads, refine=refine, refine_step=refine_step)
     return torch.from_numpy(y)
 
 
