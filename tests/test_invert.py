@@ -229,3 +229,27 @@ def test_torch_thread_count_is_left_as_set(short_mfcc: np.ndarray) -> None:
     before = torch.get_num_threads()
     mfcc_to_audio(short_mfcc, n_iter=2)
     assert torch.get_num_threads() == before
+
+
+def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:
+    """A failure in one run of a clip cut across threads surfaces as itself (not as the other runs'
+    broken barrier) and nothing hangs."""
+    from genrelab import _griffinlim_blocks as blocks
+
+    monkeypatch.setattr(blocks, "_MIN_RUN", 8)
+    real_cut = blocks._cut
+
+    def failing_cut(acc, s0, inv_env, g0, *args):
+        if g0 > 0:  # only runs after the first cut reach here
+            raise ValueError("boom")
+        return real_cut(acc, s0, inv_env, g0, *args)
+
+    monkeypatch.setattr(blocks, "_cut", failing_cut)
+    S = torch.rand(1, 257, 80)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match="boom"):
+            invert.griffinlim(S, n_iter=2, n_fft=512, hop_length=128)
+    finally:
+        torch.set_num_threads(old)

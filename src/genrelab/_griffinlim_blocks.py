@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -231,23 +232,25 @@ def _write_out(out: np.ndarray, runs: list[_Run], k: int, inv_env: np.ndarray, n
         out[g0 - half:g1 - half] = sum(other.samples(g0, g1) for other in runs) * inv_env[g0:g1]
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()  # one call at a time uses the pool: runs of a clip wait on each other
+
+
 def _in_threads(fn, items: list) -> None:
-    """``fn(item)`` for each item, each in its own thread (just a call when there is one)."""
+    """``fn(item)`` for each item, all at once on a persistent pool (its threads keep their FFTW plans);
+    just a call when there is one item."""
+    global _POOL, _POOL_SIZE
     if len(items) == 1:
         fn(items[0])
         return
-    errors: list[BaseException] = []
-
-    def guard(item) -> None:
-        try:
-            fn(item)
-        except BaseException as exc:  # re-raised in the caller
-            errors.append(exc)
-
-    workers = [threading.Thread(target=guard, args=(item,)) for item in items]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < len(items):
+            if _POOL is not None:
+                _POOL.shutdown()
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(len(items), thread_name_prefix="genrelab-griffinlim"), len(items)
+        futures = [_POOL.submit(fn, item) for item in items]
+        errors = [f.exception() for f in futures]
+    errors = [e for e in errors if e is not None]
+    if errors:  # the first real failure, not the broken barriers it caused in the other runs
+        raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
