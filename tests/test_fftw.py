@@ -1,7 +1,10 @@
-"""genrelab._fftw: FFTW frame transforms (and the pocketfft fallback) against numpy."""
+"""genrelab._fftw: FFTW frame transforms (and the pocketfft fallback) against numpy, and
+bit-for-bit repeatable results across processes (plans come from shipped wisdom, never measured)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -11,12 +14,13 @@ from genrelab import _fftw
 
 
 @pytest.mark.parametrize("fftw", [True, False])
-@pytest.mark.parametrize("n_fft, rows", [(2048, 64), (512, 16), (1024, 3)])
+@pytest.mark.parametrize("n_fft, rows", [(2048, 64), (1024, 16), (512, 16), (1024, 3)])
 def test_frame_fft_matches_numpy(monkeypatch, fftw: bool, n_fft: int, rows: int) -> None:
     if fftw and not _fftw.HAVE_FFTW:
         pytest.skip("pyfftw is not installed")
     monkeypatch.setattr(_fftw, "HAVE_FFTW", fftw)
     plan = _fftw.FrameFFT(n_fft, rows)
+    assert plan.fftw == (fftw and (n_fft, rows) in _fftw.WISDOM_SIZES)  # other sizes: pocketfft
     assert plan.frames.shape == (rows, n_fft) and plan.frames.dtype == np.float32
     assert plan.spectra.shape == (rows, n_fft // 2 + 1) and plan.spectra.dtype == np.complex64
     x = np.random.default_rng(n_fft).standard_normal((rows, n_fft)).astype(np.float32)
@@ -29,6 +33,13 @@ def test_frame_fft_matches_numpy(monkeypatch, fftw: bool, n_fft: int, rows: int)
     np.testing.assert_allclose(back / n_fft, x, rtol=0, atol=1e-5 * np.abs(x).max())
 
 
+@pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
+def test_shipped_wisdom_covers_the_sizes_in_use() -> None:
+    """If this fails, pyFFTW's FFTW no longer accepts the shipped wisdom: rerun bench/fftw_wisdom.py."""
+    assert _fftw.load_wisdom()
+    assert all(_fftw.FrameFFT(n_fft, rows).fftw for n_fft, rows in _fftw.WISDOM_SIZES)
+
+
 def test_frame_fft_is_cached_per_thread_and_slot() -> None:
     a = _fftw.frame_fft(256, 8)
     assert _fftw.frame_fft(256, 8) is a
@@ -38,3 +49,25 @@ def test_frame_fft_is_cached_per_thread_and_slot() -> None:
     t.start()
     t.join()
     assert other[0] is not a  # another thread gets its own buffers
+
+
+_FINGERPRINT = """
+import hashlib, numpy as np, torch
+torch.set_num_threads(2)
+from genrelab.features.engine import extract_features, mfcc_frames
+from genrelab.invert import mfcc_to_audio
+rng = np.random.default_rng(7)
+t = np.arange(6 * 22050) / 22050
+y = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * rng.standard_normal(t.size)).astype(np.float32)
+feats, _ = extract_features(y)
+audio = mfcc_to_audio(np.ascontiguousarray(mfcc_frames(y).T), n_iter=8)
+h = hashlib.sha1(np.array(list(feats.values())).tobytes() + audio.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_features_and_inversion_repeat_bit_for_bit_across_processes() -> None:
+    """Three fresh processes (each plans its own FFTs, the inversion on two threads) agree exactly."""
+    prints = {subprocess.run([sys.executable, "-c", _FINGERPRINT], check=True, capture_output=True,
+                             text=True).stdout.strip() for _ in range(3)}
+    assert len(prints) == 1, prints

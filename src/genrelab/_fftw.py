@@ -4,8 +4,17 @@ The feature engine and the Griffin-Lim loop transform frames in cache-sized bloc
 this kind of CPU, FFTW's measured float32 plans take 2.6 ms for a 30 s clip's 1293 frames of
 2048 where scipy's pocketfft takes 3.6 ms (forward) and 3.8 ms (inverse); see the README's
 benchmarks. A :class:`FrameFFT` owns aligned buffers and both plans: fill ``frames``, call
-:meth:`forward`, read ``spectra`` (and the reverse with :meth:`inverse`). Without pyFFTW the
-same object runs pocketfft on the same buffers, so callers never branch.
+:meth:`forward`, read ``spectra`` (and the reverse with :meth:`inverse`). Without pyFFTW, or for
+a size without shipped plans, the same object runs pocketfft on the same buffers, so callers
+never branch.
+
+Reproducibility: FFTW_MEASURE times candidate algorithms and, on a busy machine, does not pick
+the same one every time, and another algorithm rounds differently; Griffin-Lim's 32 iterations
+turn such 1e-7 differences into different audio. So plans never measure at run time: they come
+from wisdom shipped with the package (``_fftw_wisdom.txt``, measured once with FFTW_PATIENT by
+``bench/fftw_wisdom.py`` for n_fft 1024/2048/4096 and 16/64 rows), and sizes it does not cover
+run on pocketfft (FFTW_ESTIMATE is deterministic too, but slower than pocketfft here). Either way
+a given input gives the same bits in every process.
 
 float32 only (complex64 spectra): the float64 paths use ``scipy.fft`` directly.
 """
@@ -13,6 +22,7 @@ float32 only (complex64 spectra): the float64 paths use ``scipy.fft`` directly.
 from __future__ import annotations
 
 import threading
+from importlib import resources
 
 import numpy as np
 
@@ -24,11 +34,29 @@ except ImportError:  # pragma: no cover - pyfftw is a dependency; this keeps a b
 from scipy.fft._pocketfft.pypocketfft import c2r as _pocket_c2r
 from scipy.fft._pocketfft.pypocketfft import r2c as _pocket_r2c
 
-__all__ = ["FrameFFT", "frame_fft", "HAVE_FFTW"]
+__all__ = ["FrameFFT", "frame_fft", "HAVE_FFTW", "WISDOM_SIZES", "load_wisdom", "measure_wisdom"]
 
 HAVE_FFTW = pyfftw is not None
+WISDOM_SIZES = ((1024, 16), (1024, 64), (2048, 16), (2048, 64), (4096, 16), (4096, 64))  # (n_fft, rows)
+_WISDOM_FILE = "_fftw_wisdom.txt"
 _PLAN_LOCK = threading.Lock()  # FFTW's planner is not thread-safe; executing plans is
 _local = threading.local()
+_wisdom_state: dict[str, bool] = {}
+
+
+def load_wisdom() -> bool:
+    """Import the shipped single-precision wisdom into FFTW once per process; whether FFTW took it
+    (False without pyfftw, without the file, or for an FFTW build that rejects it)."""
+    if "loaded" not in _wisdom_state:
+        ok = False
+        if HAVE_FFTW:
+            try:
+                text = resources.files("genrelab").joinpath(_WISDOM_FILE).read_bytes()
+                ok = bool(pyfftw.import_wisdom((b"", text, b""))[1])
+            except (OSError, ValueError):
+                ok = False
+        _wisdom_state["loaded"] = ok
+    return _wisdom_state["loaded"]
 
 
 class FrameFFT:
@@ -43,23 +71,23 @@ class FrameFFT:
     def __init__(self, n_fft: int, rows: int) -> None:
         self.n_fft, self.rows = int(n_fft), int(rows)
         shape_t, shape_f = (self.rows, self.n_fft), (self.rows, self.n_fft // 2 + 1)
+        plans = None
         if HAVE_FFTW:
             self.frames = pyfftw.zeros_aligned(shape_t, dtype=np.float32)
             self.spectra = pyfftw.zeros_aligned(shape_f, dtype=np.complex64)
-            with _PLAN_LOCK:  # FFTW_MEASURE overwrites the buffers while planning: zero them after
-                self._fwd = pyfftw.FFTW(self.frames, self.spectra, axes=(1,), direction="FFTW_FORWARD",
-                                        flags=("FFTW_MEASURE",), threads=1)
-                self._inv = pyfftw.FFTW(self.spectra, self.frames, axes=(1,), direction="FFTW_BACKWARD",
-                                        flags=("FFTW_MEASURE", "FFTW_DESTROY_INPUT"), threads=1)
-            self.frames[...] = 0.0
+            with _PLAN_LOCK:
+                plans = _plans(self.frames, self.spectra, _PLANNING)
+            self.frames[...] = 0.0  # FFTW_PATIENT (wisdom generation) scribbles on the buffers
             self.spectra[...] = 0.0
         else:  # without pyfftw (the tests run this branch too)
             self.frames = np.zeros(shape_t, dtype=np.float32)
             self.spectra = np.zeros(shape_f, dtype=np.complex64)
+        self._fwd, self._inv = plans if plans is not None else (None, None)
+        self.fftw = plans is not None  # False: pocketfft on the same buffers
 
     def forward(self) -> np.ndarray:
         """``spectra = rfft(frames, axis=1)``; returns ``spectra``."""
-        if HAVE_FFTW:
+        if self.fftw:
             self._fwd.execute()
         else:
             _pocket_r2c(self.frames, (1,), True, 0, self.spectra, 1)
@@ -67,17 +95,55 @@ class FrameFFT:
 
     def inverse(self) -> np.ndarray:
         """``frames = n_fft * irfft(spectra, n=n_fft, axis=1)`` (unnormalised); returns ``frames``."""
-        if HAVE_FFTW:
+        if self.fftw:
             self._inv.execute()
         else:
             _pocket_c2r(self.spectra, (1,), self.n_fft, False, 0, self.frames, 1)
         return self.frames
 
 
+_PLANNING = "wisdom"  # "wisdom": shipped wisdom, else FFTW_ESTIMATE; "patient": measure (wisdom generation only)
+
+
+def _plans(frames: np.ndarray, spectra: np.ndarray, planning: str) -> tuple | None:
+    """The forward and inverse FFTW plans on these buffers: from the shipped wisdom, or measured
+    with FFTW_PATIENT when generating it; None for a size the wisdom does not cover."""
+    def make(rigour: tuple[str, ...]) -> tuple:
+        fwd = pyfftw.FFTW(frames, spectra, axes=(1,), direction="FFTW_FORWARD", flags=rigour, threads=1)
+        inv = pyfftw.FFTW(spectra, frames, axes=(1,), direction="FFTW_BACKWARD",
+                          flags=(*rigour, "FFTW_DESTROY_INPUT"), threads=1)
+        return fwd, inv
+
+    if planning == "patient":
+        return make(("FFTW_PATIENT",))
+    if load_wisdom():
+        try:
+            return make(("FFTW_MEASURE", "FFTW_WISDOM_ONLY"))
+        except RuntimeError:  # not in the wisdom: pocketfft (measuring here would not be repeatable)
+            return None
+    return None
+
+
+def measure_wisdom() -> bytes:
+    """Plan every size of :data:`WISDOM_SIZES` with FFTW_PATIENT and return FFTW's single-precision
+    wisdom (what ``bench/fftw_wisdom.py`` writes to the package). Slow: run it on a quiet machine."""
+    global _PLANNING
+    if not HAVE_FFTW:
+        raise RuntimeError("pyfftw is not installed")
+    pyfftw.forget_wisdom()
+    old, _PLANNING = _PLANNING, "patient"
+    try:
+        for n_fft, rows in WISDOM_SIZES:
+            FrameFFT(n_fft, rows)
+    finally:
+        _PLANNING = old
+        _wisdom_state.clear()
+    return pyfftw.export_wisdom()[1]
+
+
 def frame_fft(n_fft: int, rows: int, slot: int = 0) -> FrameFFT:
     """This thread's :class:`FrameFFT` number ``slot`` for ``(n_fft, rows)`` (a caller that needs two
-    sets of buffers at once asks for two slots), planned on first use (FFTW_MEASURE: ~0.1 s for
-    the first size in a process, then its wisdom makes later plans quick)."""
+    sets of buffers at once asks for two slots), planned on first use."""
     cache = getattr(_local, "plans", None)
     if cache is None:
         cache = _local.plans = {}
