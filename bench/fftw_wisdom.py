@@ -44,7 +44,7 @@ def check() -> None:
         shipped = _best(plan.forward) / rows * 1e6
         pyfftw.forget_wisdom()  # FFTW_ESTIMATE with no wisdom at all, for comparison
         est = pyfftw.FFTW(plan.frames.copy(), plan.spectra.copy(), axes=(1,), flags=("FFTW_ESTIMATE",), threads=1)
-        _fftw._wisdom_state.clear()
+        _fftw.load_wisdom.cache_clear()
         _fftw.load_wisdom()
         estimate = _best(est) / rows * 1e6
         out = np.empty_like(plan.spectra)

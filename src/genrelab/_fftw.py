@@ -16,47 +16,69 @@ from wisdom shipped with the package (``_fftw_wisdom.txt``, measured once with F
 run on pocketfft (FFTW_ESTIMATE is deterministic too, but slower than pocketfft here). Either way
 a given input gives the same bits in every process.
 
-float32 only (complex64 spectra): the float64 paths use ``scipy.fft`` directly.
+FrameFFT is float32 only (complex64 spectra); :func:`rfft_into` and :func:`irfft_into` are pocketfft
+with an output array, for any dtype (the float64 paths and the fallback use them).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from importlib import resources
 
 import numpy as np
+import scipy.fft
 
 try:
     import pyfftw
 except ImportError:  # pragma: no cover - pyfftw is a dependency; this keeps a broken install usable
     pyfftw = None
 
-from scipy.fft._pocketfft.pypocketfft import c2r as _pocket_c2r
-from scipy.fft._pocketfft.pypocketfft import r2c as _pocket_r2c
+try:  # the transforms behind scipy.fft.rfft/irfft, without the per-call dispatch (~6 us) and with
+    # an output array to reuse
+    from scipy.fft._pocketfft.pypocketfft import c2r as _pocket_c2r
+    from scipy.fft._pocketfft.pypocketfft import r2c as _pocket_r2c
+except ImportError:  # pragma: no cover - another scipy layout: the public functions
+    _pocket_c2r = _pocket_r2c = None
 
-__all__ = ["FrameFFT", "frame_fft", "HAVE_FFTW", "WISDOM_SIZES", "load_wisdom", "measure_wisdom"]
+__all__ = ["FrameFFT", "frame_fft", "rfft_into", "irfft_into", "HAVE_FFTW", "WISDOM_SIZES", "load_wisdom",
+           "measure_wisdom"]
 
 HAVE_FFTW = pyfftw is not None
 WISDOM_SIZES = ((1024, 16), (1024, 64), (2048, 16), (2048, 64), (4096, 16), (4096, 64))  # (n_fft, rows)
 _WISDOM_FILE = "_fftw_wisdom.txt"
 _PLAN_LOCK = threading.Lock()  # FFTW's planner is not thread-safe; executing plans is
 _local = threading.local()
-_wisdom_state: dict[str, bool] = {}
 
 
+def rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``scipy.fft.rfft(x, axis=-1)`` for a C-contiguous ``x (..., n)``, written into ``out (..., n // 2 + 1)``."""
+    if _pocket_r2c is not None:
+        return _pocket_r2c(x, (x.ndim - 1,), True, 0, out, 1)
+    out[...] = scipy.fft.rfft(x, axis=-1)  # pragma: no cover
+    return out  # pragma: no cover
+
+
+def irfft_into(X: np.ndarray, n: int, out: np.ndarray, *, normalise: bool = True) -> np.ndarray:
+    """``scipy.fft.irfft(X, n=n, axis=-1)`` written into ``out (..., n)``; ``normalise=False`` leaves out
+    the ``1 / n`` (FFTW's convention)."""
+    if _pocket_c2r is not None:
+        return _pocket_c2r(X, (X.ndim - 1,), n, False, 2 if normalise else 0, out, 1)
+    out[...] = scipy.fft.irfft(X, n=n, axis=-1) * (1 if normalise else n)  # pragma: no cover
+    return out  # pragma: no cover
+
+
+@functools.cache
 def load_wisdom() -> bool:
     """Import the shipped single-precision wisdom into FFTW once per process; whether FFTW took it
     (False without pyfftw, without the file, or for an FFTW build that rejects it)."""
-    if "loaded" not in _wisdom_state:
-        ok = False
-        if HAVE_FFTW:
-            try:
-                text = resources.files("genrelab").joinpath(_WISDOM_FILE).read_bytes()
-                ok = bool(pyfftw.import_wisdom((b"", text, b""))[1])
-            except (OSError, ValueError):
-                ok = False
-        _wisdom_state["loaded"] = ok
-    return _wisdom_state["loaded"]
+    if not HAVE_FFTW:
+        return False
+    try:
+        text = resources.files("genrelab").joinpath(_WISDOM_FILE).read_bytes()
+        return bool(pyfftw.import_wisdom((b"", text, b""))[1])
+    except (OSError, ValueError):
+        return False
 
 
 class FrameFFT:
@@ -68,7 +90,8 @@ class FrameFFT:
     (unnormalised, like FFTW) and may overwrite ``spectra``.
     """
 
-    def __init__(self, n_fft: int, rows: int) -> None:
+    def __init__(self, n_fft: int, rows: int, *, patient: bool = False) -> None:
+        """``patient``: measure the plans with FFTW_PATIENT (only to generate the shipped wisdom)."""
         self.n_fft, self.rows = int(n_fft), int(rows)
         shape_t, shape_f = (self.rows, self.n_fft), (self.rows, self.n_fft // 2 + 1)
         plans = None
@@ -76,7 +99,7 @@ class FrameFFT:
             self.frames = pyfftw.zeros_aligned(shape_t, dtype=np.float32)
             self.spectra = pyfftw.zeros_aligned(shape_f, dtype=np.complex64)
             with _PLAN_LOCK:
-                plans = _plans(self.frames, self.spectra, _PLANNING)
+                plans = _plans(self.frames, self.spectra, patient)
             self.frames[...] = 0.0  # FFTW_PATIENT (wisdom generation) scribbles on the buffers
             self.spectra[...] = 0.0
         else:  # without pyfftw (the tests run this branch too)
@@ -90,7 +113,7 @@ class FrameFFT:
         if self.fftw:
             self._fwd.execute()
         else:
-            _pocket_r2c(self.frames, (1,), True, 0, self.spectra, 1)
+            rfft_into(self.frames, self.spectra)
         return self.spectra
 
     def inverse(self) -> np.ndarray:
@@ -98,14 +121,11 @@ class FrameFFT:
         if self.fftw:
             self._inv.execute()
         else:
-            _pocket_c2r(self.spectra, (1,), self.n_fft, False, 0, self.frames, 1)
+            irfft_into(self.spectra, self.n_fft, self.frames, normalise=False)
         return self.frames
 
 
-_PLANNING = "wisdom"  # "wisdom": shipped wisdom, else FFTW_ESTIMATE; "patient": measure (wisdom generation only)
-
-
-def _plans(frames: np.ndarray, spectra: np.ndarray, planning: str) -> tuple | None:
+def _plans(frames: np.ndarray, spectra: np.ndarray, patient: bool) -> tuple | None:
     """The forward and inverse FFTW plans on these buffers: from the shipped wisdom, or measured
     with FFTW_PATIENT when generating it; None for a size the wisdom does not cover."""
     def make(rigour: tuple[str, ...]) -> tuple:
@@ -114,7 +134,7 @@ def _plans(frames: np.ndarray, spectra: np.ndarray, planning: str) -> tuple | No
                           flags=(*rigour, "FFTW_DESTROY_INPUT"), threads=1)
         return fwd, inv
 
-    if planning == "patient":
+    if patient:
         return make(("FFTW_PATIENT",))
     if load_wisdom():
         try:
@@ -127,17 +147,12 @@ def _plans(frames: np.ndarray, spectra: np.ndarray, planning: str) -> tuple | No
 def measure_wisdom() -> bytes:
     """Plan every size of :data:`WISDOM_SIZES` with FFTW_PATIENT and return FFTW's single-precision
     wisdom (what ``bench/fftw_wisdom.py`` writes to the package). Slow: run it on a quiet machine."""
-    global _PLANNING
     if not HAVE_FFTW:
         raise RuntimeError("pyfftw is not installed")
     pyfftw.forget_wisdom()
-    old, _PLANNING = _PLANNING, "patient"
-    try:
-        for n_fft, rows in WISDOM_SIZES:
-            FrameFFT(n_fft, rows)
-    finally:
-        _PLANNING = old
-        _wisdom_state.clear()
+    load_wisdom.cache_clear()  # FFTW's wisdom is now only what is measured here
+    for n_fft, rows in WISDOM_SIZES:
+        FrameFFT(n_fft, rows, patient=True)
     return pyfftw.export_wisdom()[1]
 
 

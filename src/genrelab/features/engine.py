@@ -28,18 +28,11 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from genrelab._fftw import frame_fft
+from genrelab._fftw import frame_fft, irfft_into, rfft_into
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.median import median_filter_rows
-
-try:  # the transforms behind scipy.fft.rfft/irfft, without the per-call dispatch (~6 us, 40 calls
-    # a clip), and with an output array to reuse
-    from scipy.fft._pocketfft.pypocketfft import c2r as _pocketfft_c2r
-    from scipy.fft._pocketfft.pypocketfft import r2c as _pocketfft_r2c
-except ImportError:  # pragma: no cover - another scipy layout: the public functions
-    _pocketfft_r2c = _pocketfft_c2r = None
 
 _TINY32 = float(np.finfo(np.float32).tiny)
 _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power stay in cache;
@@ -161,14 +154,6 @@ def _window_sumsquare(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
     return out[0]
 
 
-def _rfft_rows(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``scipy.fft.rfft(x, axis=1)`` for a C-contiguous ``x (t, n_fft)``, written into ``out (t, 1 + n_fft//2)``."""
-    if _pocketfft_r2c is not None:
-        return _pocketfft_r2c(x, (1,), True, 0, out, 1)
-    out[...] = scipy.fft.rfft(x, axis=1)
-    return out
-
-
 def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: bool = True) -> np.ndarray:
     """librosa's centred, zero-padded Hann STFT, frame-major: ``(t, 1 + n_fft//2)``.
 
@@ -188,10 +173,7 @@ def istft(D: np.ndarray, *, hop_length: int, length: int) -> np.ndarray:
     lead = D.shape[:-2]
     D3 = np.asarray(D, dtype=np.complex64).reshape(-1, *D.shape[-2:])
     t = D3.shape[1]
-    if _pocketfft_c2r is not None:  # = scipy.fft.irfft(D3, n=n_fft, axis=-1), into scratch
-        frames = _pocketfft_c2r(D3, (2,), n_fft, False, 2, _scratch("frames", (D3.shape[0], t, n_fft), np.float32), 1)
-    else:  # pragma: no cover
-        frames = scipy.fft.irfft(D3, n=n_fft, axis=-1)  # (c, t, n_fft) float32
+    frames = irfft_into(D3, n_fft, _scratch("frames", (D3.shape[0], t, n_fft), np.float32))  # (c, t, n_fft)
     out = K.overlap_add_window(frames, _window(n_fft), hop_length, _window_sumsquare(n_fft, hop_length, t),
                                n_fft // 2, length)
     return out.reshape(*lead, length)
@@ -257,7 +239,7 @@ def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: boo
     while b0 < t:
         if double:
             b1 = min(b0 + _BLOCK, t)
-            Db = _rfft_rows(K.windowed_frames(y, n_fft, hop_length, window, b0, b1, frames), spec[: b1 - b0])
+            Db = rfft_into(K.windowed_frames(y, n_fft, hop_length, window, b0, b1, frames), spec[: b1 - b0])
         else:  # FFTW on its own aligned buffers: full blocks of _BLOCK frames, the tail in blocks of _TAIL
             plan = frame_fft(n_fft, _BLOCK if t - b0 >= _BLOCK else _TAIL)
             b1 = min(b0 + plan.rows, t)
