@@ -78,6 +78,11 @@ def _phase(rebuilt, r, prev, c, target, out):  # pragma: no cover - compiled
             p[j] = x[j]
 
 
+def _overlap(n_fft: int, hop: int) -> int:
+    """Frames on each side that overlap a frame."""
+    return -(-n_fft // hop) - 1
+
+
 @dataclass
 class _Clip:
     """One clip's arrays: ``spec``/``prev`` complex64 and ``target`` float32 ``(T, F)``; ``inv_env`` over the
@@ -95,7 +100,7 @@ class _Run:
     def __init__(self, clip: _Clip, f0: int, f1: int, *, n_fft: int, hop: int) -> None:
         self.clip, self.f0, self.f1, self.n_fft, self.hop = clip, f0, f1, n_fft, hop
         frames = clip.spec.shape[0]
-        self.m = -(-n_fft // hop) - 1  # frames on each side that overlap a frame
+        self.m = _overlap(n_fft, hop)
         self.acc = np.zeros((f1 - f0 - 1) * hop + n_fft, dtype=np.float32)
         # frames whose samples only this run's frames reach (the clip's own ends count as inside)
         self.inner0 = f0 if f0 == 0 else min(f0 + self.m, f1)
@@ -147,8 +152,7 @@ def griffinlim_blocks(target: np.ndarray, spec: np.ndarray, window: np.ndarray, 
     env_pad[half:half + length] = inv_env
     clips = [_Clip(spec[b], np.zeros_like(spec[b]), target[b], env_pad) for b in range(b_n)]
     y = np.empty((b_n, length), dtype=np.float32)
-    m = -(-n_fft // hop) - 1
-    parts = 1 if b_n >= threads else max(1, min(threads, frames // max(_MIN_RUN, 2 * m + 1)))
+    parts = 1 if b_n >= threads else max(1, min(threads, frames // max(_MIN_RUN, 2 * _overlap(n_fft, hop) + 1)))
     if parts == 1:
         jobs = [[b for b in range(b_n) if b % threads == w] for w in range(min(threads, b_n))]
 
@@ -174,52 +178,47 @@ def _iterate(b: int, clip: _Clip, runs: list[_Run], k: int, barrier: threading.B
     run = runs[k]
     n_fft, hop = run.n_fft, run.hop
     fwd = frame_fft(n_fft, _ROWS, 1)
-    state = {"c": 0.0, "refine": False}
+    momentum, refining = 0.0, False  # this iteration's; read by forward()
 
     def forward(j0: int, j1: int, frames: np.ndarray | None = None) -> None:
+        """Frames ``[j0, j1)`` (cut from this run's buffer, or given): FFT, refinement, phase update."""
         r = j1 - j0
         if frames is None:
             _cut(run.acc, (j0 - run.f0) * hop, clip.inv_env, j0 * hop, window, hop, r, fwd.frames)
         else:
             fwd.frames[:r] = frames
         fwd.forward()
-        if state["refine"]:
+        if refining:
             refine_step(b, j0, j1, fwd.spectra[:r])
-        _phase(fwd.spectra, r, clip.prev[j0:j1], state["c"], clip.target[j0:j1], clip.spec[j0:j1])
+        _phase(fwd.spectra, r, clip.prev[j0:j1], momentum, clip.target[j0:j1], clip.spec[j0:j1])
 
     try:
-        _loop(run, runs, barrier, forward, state, b, clip, y, wsyn, window, n_iter=n_iter, c=c, refine=refine)
+        for i in range(n_iter + 1):
+            last = i == n_iter
+            refining = bool(refine) and i % refine == refine - 1
+            run.istft(wsyn, (lambda j0, j1: None) if last else forward)
+            if barrier is None:
+                if last:
+                    half = n_fft // 2
+                    y[b] = run.acc[half:half + y.shape[1]] * clip.inv_env[half:half + y.shape[1]]
+            else:
+                barrier.wait()  # every run's overlap-add is complete
+                if last:
+                    _write_out(y[b], runs, k, clip.inv_env, n_fft)
+                else:
+                    for a0, a1 in ((run.f0, run.inner0), (run.inner1, run.f1)):
+                        for j0 in range(a0, a1, _ROWS):  # frames near a cut: both neighbours' sums
+                            j1 = min(j0 + _ROWS, a1)
+                            g0, g1 = j0 * hop, (j1 - 1) * hop + n_fft
+                            seg = sum(other.samples(g0, g1) for other in runs) * clip.inv_env[g0:g1]
+                            idx = np.arange(j1 - j0)[:, None] * hop + np.arange(n_fft)
+                            forward(j0, j1, seg[idx] * window)
+                barrier.wait()  # nobody overwrites a buffer another run still reads
+            momentum = c
     except BaseException:
         if barrier is not None:
             barrier.abort()  # the other runs stop waiting and fail too
         raise
-
-
-def _loop(run: _Run, runs: list[_Run], barrier: threading.Barrier | None, forward, state: dict, b: int, clip: _Clip,
-          y: np.ndarray, wsyn: np.ndarray, window: np.ndarray, *, n_iter: int, c: float, refine: int) -> None:
-    """The iterations of :func:`_iterate`; ``forward(j0, j1[, frames])`` transforms frames and updates their phase."""
-    n_fft, hop, k = run.n_fft, run.hop, runs.index(run)
-    for i in range(n_iter + 1):
-        last = i == n_iter
-        state["refine"] = bool(refine) and i % refine == refine - 1
-        run.istft(wsyn, (lambda j0, j1: None) if last else forward)
-        if barrier is not None:
-            barrier.wait()  # every run's overlap-add is complete
-            if not last:
-                for a0, a1 in ((run.f0, run.inner0), (run.inner1, run.f1)):
-                    for j0 in range(a0, a1, _ROWS):  # frames near a cut: both neighbours' sums
-                        j1 = min(j0 + _ROWS, a1)
-                        g0, g1 = j0 * hop, (j1 - 1) * hop + n_fft
-                        seg = sum(other.samples(g0, g1) for other in runs) * clip.inv_env[g0:g1]
-                        idx = np.arange(j1 - j0)[:, None] * hop + np.arange(n_fft)
-                        forward(j0, j1, seg[idx] * window)
-            else:
-                _write_out(y[b], runs, k, clip.inv_env, n_fft)
-            barrier.wait()  # nobody overwrites a buffer another run still reads
-        elif last:
-            half = n_fft // 2
-            y[b] = run.acc[half:half + y.shape[1]] * clip.inv_env[half:half + y.shape[1]]
-        state["c"] = c
 
 
 def _write_out(out: np.ndarray, runs: list[_Run], k: int, inv_env: np.ndarray, n_fft: int) -> None:

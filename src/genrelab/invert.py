@@ -249,7 +249,7 @@ def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, 
     threads = max(1, torch.get_num_threads())
     b, frames, n_bins = target.shape
     tgt = target.numpy().copy()  # (B, T, F) refined in place
-    spec = angles.numpy()  # (B, T, F) fresh from torch.polar: overwritten in place
+    spec = angles.numpy()  # (B, T, F) a fresh tensor from griffinlim: overwritten in place
     window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32).numpy()
     env = kern.envelope(window, frames, hop_length, length)
     if length > 0 and float(env.min()) < 1e-11:
