@@ -59,7 +59,12 @@ def main() -> None:
     ap.add_argument("--groups", type=Path, default=GTZAN / "splits" / "foleiss_3fold")
     ap.add_argument("--log", type=Path, default=None, help="append the result line to this markdown file")
     args = ap.parse_args()
-    settings = json.loads(args.settings)
+    if not args.csv.is_file():
+        raise SystemExit(f"feature table not found: {args.csv} (needs ../shared/gtzan beside the project, or --csv)")
+    try:
+        settings = json.loads(args.settings)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"settings must be a JSON object such as '{{\"model\": {{\"mixup\": 1.0}}}}': {err}")
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
 
