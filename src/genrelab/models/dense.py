@@ -19,7 +19,7 @@ less than the seed noise (about 0.5 points) or lowered it. On the full CSV this 
 74.4 % (random 70/30, 5 seeds) and 52.9 % (fault-filtered test) in bench/classify_csv.py.
 A stricter score with artist-disjoint folds (``bench/select_dense.py``: 5-fold CV grouped by
 artist instead of the stratified 3-fold, which puts one artist on both sides) confirmed the
-defaults: 30 more settings, feature subsets included, stayed within about 1.5 points over two
+defaults: 28 more settings, feature subsets included, raised it by 1.6 points at most over two
 seeds, and a linear model came within half a point (``bench/results/dense_selection.md``).
 """
 
