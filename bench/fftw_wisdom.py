@@ -1,8 +1,8 @@
-"""Measure the FFTW plans genrelab ships (``src/genrelab/_fftw_wisdom.txt``).
+"""Measure the FFTW plans genrelab ships (``src/genrelab/dsp/fftw_wisdom.txt``).
 
     .venv/bin/python bench/fftw_wisdom.py [--check]
 
-Plans every (n_fft, rows) of ``genrelab._fftw.WISDOM_SIZES`` with FFTW_PATIENT on this machine
+Plans every (n_fft, rows) of ``genrelab.dsp.fft.WISDOM_SIZES`` with FFTW_PATIENT on this machine
 and writes FFTW's single-precision wisdom into the package, so that every later process uses
 these plans instead of measuring (measuring is not repeatable on a busy machine, and another
 plan rounds differently). Run it on a quiet machine after changing pyFFTW's version or the
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyfftw
 
-from genrelab import _fftw
+from genrelab.dsp import fft as _fftw
 
-TARGET = Path(__file__).resolve().parents[1] / "src" / "genrelab" / "_fftw_wisdom.txt"
+TARGET = Path(__file__).resolve().parents[1] / "src" / "genrelab" / "dsp" / "fftw_wisdom.txt"
 
 
 def _best(fn, n: int = 30) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.audio import info, load, save
 from genrelab.errors import AudioError, ParameterError
 

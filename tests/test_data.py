@@ -11,7 +11,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import genrelab.data
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.cli import app
 from genrelab.data import Clip, Dataset, discover, track_id_of
 from genrelab.errors import DatasetError

@@ -1,4 +1,4 @@
-"""genrelab._fftw: FFTW frame transforms (and the pocketfft fallback) against numpy, and
+"""genrelab.dsp.fft: FFTW frame transforms (and the pocketfft fallback) against numpy, and
 bit-for-bit repeatable results across processes (plans come from shipped wisdom, never measured)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from genrelab import _fftw
+from genrelab.dsp import fft as _fftw
 
 
 @pytest.mark.parametrize("fftw", [True, False])

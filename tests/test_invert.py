@@ -10,8 +10,9 @@ import torch
 
 from genrelab.audio import load
 from genrelab.errors import ParameterError
-from genrelab import invert
-from genrelab.invert import _StftPair, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
+from genrelab.invert import griffin_lim
+from genrelab.invert.griffin_lim import _StftPair
+from genrelab.invert import mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 
 SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
 
@@ -177,7 +178,7 @@ def test_cpu_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, refine: 
     m = _mfcc(_chord(1.0) + _noise(1.0))
     kwargs = dict(n_fft=n_fft, hop_length=hop, refine=refine, n_iter=6)
     fast = mfcc_to_audio(m, **kwargs)
-    monkeypatch.setattr(invert, "_NUMBA_ON_CPU", False)
+    monkeypatch.setattr(griffin_lim, "_NUMBA_ON_CPU", False)
     ref = mfcc_to_audio(m, **kwargs)
     assert fast.shape == ref.shape and fast.dtype == ref.dtype
     np.testing.assert_allclose(fast, ref, atol=2e-5 * np.abs(ref).max(), rtol=0)
@@ -189,7 +190,7 @@ def test_block_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, frames
     """The blocked FFTW loop equals the torch loop for whole clips per thread and for a clip cut into
     runs of frames (threads > batch), including hops that do not divide n_fft and runs near the
     block size, and the final iSTFT alone (n_iter 0) reconstructs a consistent spectrogram's signal."""
-    from genrelab import _griffinlim_blocks as blocks
+    from genrelab.invert import blocks
 
     monkeypatch.setattr(blocks, "_MIN_RUN", 8)
     monkeypatch.setattr(blocks, "_ROWS", 8)
@@ -199,10 +200,10 @@ def test_block_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, frames
     torch.set_num_threads(threads)
     try:
         for n_iter in (0, 3):
-            fast = invert.griffinlim(S, n_iter=n_iter, n_fft=n_fft, hop_length=hop, seed=3)
-            monkeypatch.setattr(invert, "_NUMBA_ON_CPU", False)
-            ref = invert.griffinlim(S, n_iter=n_iter, n_fft=n_fft, hop_length=hop, seed=3)
-            monkeypatch.setattr(invert, "_NUMBA_ON_CPU", True)
+            fast = griffin_lim.griffinlim(S, n_iter=n_iter, n_fft=n_fft, hop_length=hop, seed=3)
+            monkeypatch.setattr(griffin_lim, "_NUMBA_ON_CPU", False)
+            ref = griffin_lim.griffinlim(S, n_iter=n_iter, n_fft=n_fft, hop_length=hop, seed=3)
+            monkeypatch.setattr(griffin_lim, "_NUMBA_ON_CPU", True)
             assert fast.shape == ref.shape == (batch, (frames - 1) * hop)
             np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=0, atol=2e-5 * float(ref.abs().max()))
     finally:
@@ -212,7 +213,7 @@ def test_block_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, frames
                      device=torch.device("cpu"))
     spec = pair.stft(torch.from_numpy(y)[None])  # (1, T, F) consistent
     target = spec.abs().contiguous()
-    out = invert._griffinlim_cpu(target, spec.clone(), n_iter=0, hop_length=hop, n_fft=n_fft, c=0.0,
+    out = griffin_lim._griffinlim_cpu(target, spec.clone(), n_iter=0, hop_length=hop, n_fft=n_fft, c=0.0,
                                  length=y.size, refine=0, refine_args=None)
     np.testing.assert_allclose(out.numpy()[0], y, rtol=0, atol=1e-4)
 
@@ -220,7 +221,7 @@ def test_block_loop_matches_torch_loop(monkeypatch, n_fft: int, hop: int, frames
 def test_gaps_between_frames_raise_on_both_loops(monkeypatch) -> None:
     m = _mfcc(_noise(0.5))
     for numba_loop in (True, False):
-        monkeypatch.setattr(invert, "_NUMBA_ON_CPU", numba_loop)
+        monkeypatch.setattr(griffin_lim, "_NUMBA_ON_CPU", numba_loop)
         with pytest.raises(ParameterError, match="gaps"):
             mfcc_to_audio(m, n_fft=512, hop_length=512, n_iter=2)
 
@@ -234,7 +235,7 @@ def test_torch_thread_count_is_left_as_set(short_mfcc: np.ndarray) -> None:
 def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:
     """A failure in one run of a clip cut across threads surfaces as itself (not as the other runs'
     broken barrier) and nothing hangs."""
-    from genrelab import _griffinlim_blocks as blocks
+    from genrelab.invert import blocks
 
     monkeypatch.setattr(blocks, "_MIN_RUN", 8)
     real_cut = blocks._cut
@@ -250,6 +251,6 @@ def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:
     torch.set_num_threads(2)
     try:
         with pytest.raises(ValueError, match="boom"):
-            invert.griffinlim(S, n_iter=2, n_fft=512, hop_length=128)
+            griffin_lim.griffinlim(S, n_iter=2, n_fft=512, hop_length=128)
     finally:
         torch.set_num_threads(old)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.data import Split, check_no_leak, make_splits, parse_protocol, track_id_of
 from genrelab.data.splits import fault_filtered_lists
 from genrelab.errors import DatasetError, ParameterError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.audio import load
 from genrelab.data.synth import render_clip, synthesise_corpus
 from genrelab.data.synth import instruments as ins

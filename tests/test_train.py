@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import classification_report, f1_score
 
 from genrelab.errors import ParameterError
-from genrelab.evaluate import metrics_from_confusion, split_scores, summarise, track_proba
+from genrelab.metrics import metrics_from_confusion, split_scores, summarise, track_proba
 from genrelab.models import build_model
 from genrelab.train import TrainConfig, fit, group_holdout, predict_proba
 
@@ -88,7 +88,7 @@ def test_metrics_from_confusion_match_sklearn():
     labels = ["a", "b", "c", "d"]
     yt = rng.integers(0, 4, 200)
     yp = np.where(rng.random(200) < 0.6, yt, rng.integers(0, 4, 200))
-    from genrelab.evaluate import confusion
+    from genrelab.metrics import confusion
 
     cm = confusion(yt, yp, n_classes=4)
     m = metrics_from_confusion(cm, labels)
@@ -108,7 +108,7 @@ def test_summarise_pools_confusion_and_averages_accuracy():
     y1 = np.array([0, 1, 1])
     proba2 = np.array([[0.3, 0.7], [0.1, 0.9]])
     y2 = np.array([0, 1])
-    from genrelab.evaluate import confusion
+    from genrelab.metrics import confusion
 
     s = [split_scores(y1, proba1), split_scores(y2, proba2)]
     cm = confusion(y1, proba1.argmax(1), n_classes=2) + confusion(y2, proba2.argmax(1), n_classes=2)

@@ -10,7 +10,6 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
-)
+from genrelab.constants import GENRES  # noqa: E402  (after the OpenMP setting)
+
+__all__ = ["GENRES", "__version__"]

@@ -169,7 +169,7 @@ def train_classifiers(
 
 def _train_one(spec, data: _Data, out: Path, *, split, repeats, config, overrides, seed, device, progress,
                plots, make_splits, check_no_leak) -> dict:
-    from genrelab.evaluate import confusion, split_scores, summarise, track_proba
+    from genrelab.metrics import confusion, split_scores, summarise, track_proba
     from genrelab.train import deterministic, fit, predict_proba, save_checkpoint
 
     labels = sorted(np.unique(data.labels).tolist())
@@ -454,7 +454,7 @@ def evaluate_classifiers(run_dir: Path, data: Path, *, models: Sequence[str] | N
     Writes ``RUN/metrics/<model>.<set>.json`` (same keys as training; ``history`` empty) and
     plots ``RUN/plots/<model>.<set>_*.png``. Returns model -> metrics.
     """
-    from genrelab.evaluate import confusion, split_scores, summarise, track_proba
+    from genrelab.metrics import confusion, split_scores, summarise, track_proba
     from genrelab.features import prepare
 
     run_dir, data = Path(run_dir), Path(data)

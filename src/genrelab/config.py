@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.errors import ParameterError
 
 CLASSIFIERS = ("dense", "cnn", "convlstm")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.cli import app
 from genrelab.errors import ParameterError
 

@@ -1,7 +1,7 @@
 """The fused extractor: one STFT per signal feeds all 57 GTZAN features.
 
 The STFT is taken once, frame-major ``(t, 1 + n_fft//2)``, in blocks of 64 frames that stay
-in cache: framing and windowing into the input buffer of an FFTW plan (:mod:`genrelab._fftw`;
+in cache: framing and windowing into the input buffer of an FFTW plan (:mod:`genrelab.dsp.fft`;
 27 % faster than pocketfft here), its real FFT into the plan's output buffer, then
 one compiled pass per block turns the spectrum into power and magnitude spectra,
 centroid/bandwidth/rolloff, the mel spectrum (librosa's banded filter bank, each band over
@@ -26,15 +26,16 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
-from genrelab._fftw import frame_fft, irfft_into, rfft_into
+from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
+from genrelab.checks import check_positive_int
+from genrelab.dsp import filters
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.median import median_filter_rows
 
-_TINY32 = float(np.finfo(np.float32).tiny)
+TINY32 = float(np.finfo(np.float32).tiny)
 _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power stay in cache;
 # 64 measured ~2 % faster than 32 on 30 s clips, fewer FFT calls at ~8 us of overhead each)
 _TAIL = 16  # frames per block for the last frames of a signal (FFTW plans have a fixed row count)
@@ -62,9 +63,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
 
 def check_params(*, sr: int, n_fft: int, hop_length: int, n_mfcc: int) -> None:
     """Raise ParameterError for settings outside what the extractor supports."""
-    for name, value in (("sr", sr), ("n_fft", n_fft), ("hop_length", hop_length), ("n_mfcc", n_mfcc)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-            raise ParameterError(f"{name}={value!r} must be a positive integer")
+    check_positive_int(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
     if n_fft % 2:
         raise ParameterError(f"n_fft={n_fft} must be even")
     if hop_length > n_fft:
@@ -73,7 +72,7 @@ def check_params(*, sr: int, n_fft: int, hop_length: int, n_mfcc: int) -> None:
         raise ParameterError(f"n_mfcc={n_mfcc} must be <= 128 (the number of mel bands)")
 
 
-def _check_signal(y: np.ndarray, n_fft: int) -> np.ndarray:
+def check_signal(y: np.ndarray, n_fft: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
         raise AudioError(f"y must be a mono signal of shape (n,); got shape {y.shape}")
@@ -88,28 +87,25 @@ def _check_signal(y: np.ndarray, n_fft: int) -> np.ndarray:
     return y
 
 
-@lru_cache(maxsize=8)
 def _window(n_fft: int) -> np.ndarray:
-    return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    return filters.hann(n_fft, dtype=np.float32)
 
 
-@lru_cache(maxsize=8)
 def _window64(n_fft: int) -> np.ndarray:
-    return scipy.signal.get_window("hann", n_fft, fftbins=True)  # float64, as librosa.stft multiplies
+    return filters.hann(n_fft, dtype=np.float64)  # float64, as librosa.stft multiplies
 
 
 @lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int) -> np.ndarray:
-    import librosa
-
-    return np.ascontiguousarray(librosa.filters.mel(sr=sr, n_fft=n_fft).T)  # (f, 128) float32
+def mel_basis_t(sr: int, n_fft: int) -> np.ndarray:
+    """librosa's float32 mel bank, transposed: ``(1 + n_fft // 2, 128)``, C-contiguous."""
+    return np.ascontiguousarray(filters.mel_basis(sr, n_fft, 128, dtype=np.float32).T)
 
 
 @lru_cache(maxsize=8)
 def _mel_bands(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """librosa's mel filter bank as runs: each band's first and end bin, and its weights
     there, concatenated: ``(starts (128,), ends (128,), offsets (128,), weights)`` for K.spectral_pass."""
-    basis = _mel_basis(sr, n_fft)  # (f, 128)
+    basis = mel_basis_t(sr, n_fft)  # (f, 128)
     starts, ends, offsets, chunks, off = [], [], [], [], 0
     for k in range(basis.shape[1]):
         nz = np.flatnonzero(basis[:, k])
@@ -124,34 +120,31 @@ def _mel_bands(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 @lru_cache(maxsize=8)
-def _dct_basis(n_mels: int, n_mfcc: int) -> np.ndarray:
-    c = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]  # (n_mfcc, n_mels)
-    return np.ascontiguousarray(c.T.astype(np.float32))  # (n_mels, n_mfcc)
+def dct_basis32(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """:func:`genrelab.dsp.filters.dct_basis` in float32: ``(n_mels, n_mfcc)``, log-mel @ basis = MFCC."""
+    return np.ascontiguousarray(filters.dct_basis(n_mels, n_mfcc).astype(np.float32))
 
 
 @lru_cache(maxsize=256)
-def _chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+def chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
     import librosa
 
     return np.ascontiguousarray(librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning).T)  # (f, 12)
 
 
 @lru_cache(maxsize=8)
-def _freqs(sr: int, n_fft: int) -> np.ndarray:
+def fft_freqs(sr: int, n_fft: int) -> np.ndarray:
     return np.fft.rfftfreq(n_fft, d=1.0 / sr)  # (f,) float64, = librosa.fft_frequencies
 
 
 @lru_cache(maxsize=8)
 def _freqs32(sr: int, n_fft: int) -> np.ndarray:
-    return _freqs(sr, n_fft).astype(np.float32)  # (f,) float32
+    return fft_freqs(sr, n_fft).astype(np.float32)  # (f,) float32
 
 
 @lru_cache(maxsize=32)
 def _window_sumsquare(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
-    w2 = _window(n_fft).astype(np.float32) ** 2
-    out = np.zeros((1, n_fft + hop * (n_frames - 1)), dtype=np.float32)
-    K.overlap_add(np.broadcast_to(w2, (1, n_frames, n_fft)).copy(), hop, out)
-    return out[0]
+    return filters.window_sumsquare(_window(n_fft), n_frames=n_frames, hop_length=hop, dtype=np.float32)
 
 
 def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: bool = True) -> np.ndarray:
@@ -215,7 +208,7 @@ def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: boo
     ``power`` and ``mag`` are this thread's scratch arrays: valid until its next call.
     """
     t, f = 1 + y.size // hop_length, n_fft // 2 + 1
-    freqs = _freqs(sr, n_fft)
+    freqs = fft_freqs(sr, n_fft)
     band = np.flatnonzero((freqs >= 150.0) & (freqs < min(4000.0, sr / 2)))
     lo, hi = (max(int(band[0]), 1), min(int(band[-1]) + 1, f - 1)) if band.size else (1, 1)
     # the big arrays are per-thread scratch: valid until this thread's next call
@@ -247,7 +240,7 @@ def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: boo
             Db = plan.forward()[: b1 - b0]
         if keep:
             D[b0:b1] = Db
-        n, lim = K.spectral_pass(Db, freqs32, 0.85, _TINY32, lo, hi, float(sr) / n_fft, fft_eps,
+        n, lim = K.spectral_pass(Db, freqs32, 0.85, TINY32, lo, hi, float(sr) / n_fft, fft_eps,
                                  power[b0:b1], mag[b0:b1] if keep else mag, centroid[b0:b1],
                                  bandwidth[b0:b1], rolloff[b0:b1], pitches, pmags, n, *mel_bands, mel[b0:b1])
         limited = limited or lim
@@ -283,12 +276,12 @@ def mfcc_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length
                 n_mfcc: int = 20) -> np.ndarray:
     """MFCCs ``(t, n_mfcc)`` float32, frame-major (the transpose of librosa.feature.mfcc)."""
     check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
-    y = _check_signal(y, n_fft)
+    y = check_signal(y, n_fft)
     sp = _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=False)
-    return sp.log_mel @ _dct_basis(sp.log_mel.shape[1], n_mfcc)
+    return sp.log_mel @ dct_basis32(sp.log_mel.shape[1], n_mfcc)
 
 
-def _tempo(log_mel: np.ndarray, *, sr: int, n_fft: int, hop_length: int) -> float:
+def tempo_from_log_mel(log_mel: np.ndarray, *, sr: int, n_fft: int, hop_length: int) -> float:
     """librosa.beat.beat_track's tempo: median-aggregated onset strength, then feature.tempo's estimate."""
     t = log_mel.shape[0]
     diff = np.maximum(0.0, log_mel[1:] - log_mel[:-1])  # (t-1, 128)
@@ -311,7 +304,7 @@ def tempo_from_onset(onset: np.ndarray, *, sr: int, hop_length: int, start_bpm: 
     half = win // 2
     padded = np.pad(onset, (half, half), mode="linear_ramp", end_values=(0, 0))
     frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n]  # (n, win)
-    x = frames * _hann(win).astype(frames.dtype)
+    x = frames * filters.hann(win, dtype=np.float64).astype(frames.dtype)
     n_pad = scipy.fft.next_fast_len(2 * win - 1, real=True)
     spec = scipy.fft.rfft(x, n=n_pad, axis=1)
     ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]  # (n, win)
@@ -327,11 +320,6 @@ def tempo_from_onset(onset: np.ndarray, *, sr: int, hop_length: int, start_bpm: 
     return float(bpms[int(np.argmax(np.log1p(1e6 * tg) + logprior))])
 
 
-@lru_cache(maxsize=8)
-def _hann(n: int) -> np.ndarray:
-    return scipy.signal.get_window("hann", n, fftbins=True)
-
-
 def _hpss_waveforms(y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int,
                     kernel_size: int = 31) -> np.ndarray:
     """librosa.effects.hpss: the harmonic and percussive waveforms, ``(2, n)`` float32.
@@ -345,10 +333,10 @@ def _hpss_waveforms(y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length
     harm = median_filter_rows(mag_t, size=kernel_size)  # (f, t), along time
     perc = median_filter_rows(mag, size=kernel_size)  # (t, f), along frequency
     Dh = _scratch("Dh", D.shape, np.complex64)
-    lost = K.harmonic_mask(D, harm, perc, _TINY32, Dh)
+    lost = K.harmonic_mask(D, harm, perc, TINY32, Dh)
     if lost:
         Dp = np.empty(D.shape, dtype=np.complex64)
-        K.harmonic_mask(D, perc.T.copy(), harm.T.copy(), _TINY32, Dp)  # roles swapped: D * M_p
+        K.harmonic_mask(D, perc.T.copy(), harm.T.copy(), TINY32, Dp)  # roles swapped: D * M_p
         return istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
     yh = istft(Dh, hop_length=hop_length, length=y.size)
     return np.stack([yh, y - yh])
@@ -370,13 +358,13 @@ def extract_features(
     Raises AudioError for a silent, too short or non-finite signal.
     """
     check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
-    y = _check_signal(y, n_fft)
+    y = check_signal(y, n_fft)
     sp = _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=not subset)
     t = sp.power.shape[0]
     out: dict[str, float] = {}
 
-    chroma = sp.power @ _chroma_basis(sr, n_fft, round(sp.tuning, 2))  # (t, 12), >= 0
-    out["chroma_stft_mean"], out["chroma_stft_var"] = K.chroma_stats(chroma, _TINY32)
+    chroma = sp.power @ chroma_basis(sr, n_fft, round(sp.tuning, 2))  # (t, 12), >= 0
+    out["chroma_stft_mean"], out["chroma_stft_var"] = K.chroma_stats(chroma, TINY32)
     rms, zcr = K.rms_zcr(y, t, n_fft, hop_length, 1e-10)
     _stats(out, "rms", rms)
     _stats(out, "spectral_centroid", sp.centroid)
@@ -388,9 +376,9 @@ def extract_features(
         hp = _hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
         _stats(out, "harmony", hp[0])
         _stats(out, "perceptr", hp[1])
-        out["tempo"] = _tempo(sp.log_mel, sr=sr, n_fft=n_fft, hop_length=hop_length)
+        out["tempo"] = tempo_from_log_mel(sp.log_mel, sr=sr, n_fft=n_fft, hop_length=hop_length)
 
-    m = sp.log_mel @ _dct_basis(sp.log_mel.shape[1], n_mfcc)  # (t, n_mfcc)
+    m = sp.log_mel @ dct_basis32(sp.log_mel.shape[1], n_mfcc)  # (t, n_mfcc)
     means, variances = K.column_stats(m)
     for k in range(n_mfcc):
         out[f"mfcc{k + 1}_mean"] = float(means[k])

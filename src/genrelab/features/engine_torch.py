@@ -16,7 +16,7 @@ from genrelab.errors import ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
-    _TINY32, _chroma_basis, _check_signal, _dct_basis, _freqs, _mel_basis, _tempo, check_params,
+    TINY32, check_params, check_signal, chroma_basis, dct_basis32, fft_freqs, mel_basis_t, tempo_from_log_mel,
 )
 
 
@@ -75,7 +75,7 @@ def extract_features_torch(
     import torch
 
     check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
-    y = _check_signal(y, n_fft)
+    y = check_signal(y, n_fft)
     dev = resolve_device(device)
     out: dict[str, float] = {}
     with torch.no_grad():
@@ -89,7 +89,7 @@ def extract_features_torch(
 
         # tuning (piptrack peaks on the CPU) -> chroma
         p_np = np.ascontiguousarray(power.T.cpu().numpy())
-        freqs_np = _freqs(sr, n_fft)
+        freqs_np = fft_freqs(sr, n_fft)
         band = np.flatnonzero((freqs_np >= 150.0) & (freqs_np < min(4000.0, sr / 2)))
         tuning = 0.0
         if band.size:
@@ -99,10 +99,10 @@ def extract_features_torch(
                 sel = pitches[pmags.astype(np.float32) >= np.median(pmags.astype(np.float32))]
                 if sel.size:
                     tuning = float(librosa.pitch_tuning(sel, resolution=0.01, bins_per_octave=12))
-        chroma_fb = torch.from_numpy(_chroma_basis(sr, n_fft, round(tuning, 2)).T.copy()).to(dev)  # (12, f)
+        chroma_fb = torch.from_numpy(chroma_basis(sr, n_fft, round(tuning, 2)).T.copy()).to(dev)  # (12, f)
         chroma = chroma_fb @ power  # (12, t)
         peak = chroma.abs().amax(dim=0, keepdim=True)
-        peak = torch.where(peak < _TINY32, torch.ones_like(peak), peak)
+        peak = torch.where(peak < TINY32, torch.ones_like(peak), peak)
         _stats(out, "chroma_stft", chroma / peak)
 
         # RMS (zero padding) and ZCR (edge padding), framed
@@ -121,7 +121,7 @@ def extract_features_torch(
         freq = torch.from_numpy(freqs_np).to(dev)[:, None]  # (f, 1) float64
         m64 = mag.double()
         total = m64.sum(dim=0, keepdim=True)
-        norm = m64 / torch.where(total < _TINY32, torch.ones_like(total), total)
+        norm = m64 / torch.where(total < TINY32, torch.ones_like(total), total)
         centroid = (freq * norm).sum(dim=0, keepdim=True)
         _stats(out, "spectral_centroid", centroid)
         _stats(out, "spectral_bandwidth", torch.sqrt((norm * (freq - centroid) ** 2).sum(dim=0)))
@@ -133,7 +133,7 @@ def extract_features_torch(
         harm = median_filter(mag, size=31, dim=1)  # along time
         perc = median_filter(mag, size=31, dim=0)  # along frequency
         Z = torch.maximum(harm, perc)
-        bad = Z < _TINY32
+        bad = Z < TINY32
         Z = torch.where(bad, torch.ones_like(Z), Z)
         mh, mp = (harm / Z) ** 2, (perc / Z) ** 2
         den = mh + mp
@@ -146,13 +146,13 @@ def extract_features_torch(
             _stats(out, name, wave)
 
         # mel -> dB -> tempo (CPU, from the small log-mel array) and MFCC
-        mel_fb = torch.from_numpy(_mel_basis(sr, n_fft).T.copy()).to(dev)  # (128, f)
+        mel_fb = torch.from_numpy(mel_basis_t(sr, n_fft).T.copy()).to(dev)  # (128, f)
         mel = mel_fb @ power  # (128, t)
         log_mel = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
         log_mel = torch.maximum(log_mel, log_mel.max() - 80.0)
-        out["tempo"] = _tempo(np.ascontiguousarray(log_mel.T.cpu().numpy()), sr=sr, n_fft=n_fft,
+        out["tempo"] = tempo_from_log_mel(np.ascontiguousarray(log_mel.T.cpu().numpy()), sr=sr, n_fft=n_fft,
                               hop_length=hop_length)
-        dct = torch.from_numpy(_dct_basis(log_mel.shape[0], n_mfcc).T.copy()).to(dev)  # (n_mfcc, 128)
+        dct = torch.from_numpy(dct_basis32(log_mel.shape[0], n_mfcc).T.copy()).to(dev)  # (n_mfcc, 128)
         m = dct @ log_mel  # (n_mfcc, t)
         for k in range(n_mfcc):
             _stats(out, f"mfcc{k + 1}", m[k])

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from genrelab import GENRES
+from genrelab.constants import GENRES
 from genrelab.errors import ParameterError
 
 __all__ = ["synthesise_corpus", "render_clip", "clip_rng", "MAX_DURATION", "SR_RANGE"]

@@ -11,7 +11,7 @@ never branch.
 Reproducibility: FFTW_MEASURE times candidate algorithms and, on a busy machine, does not pick
 the same one every time, and another algorithm rounds differently; Griffin-Lim's 32 iterations
 turn such 1e-7 differences into different audio. So plans never measure at run time: they come
-from wisdom shipped with the package (``_fftw_wisdom.txt``, measured once with FFTW_PATIENT by
+from wisdom shipped with the package (``fftw_wisdom.txt``, measured once with FFTW_PATIENT by
 ``bench/fftw_wisdom.py`` for n_fft 1024/2048/4096 and 16/64 rows), and sizes it does not cover
 run on pocketfft (FFTW_ESTIMATE is deterministic too, but slower than pocketfft here). Either way
 a given input gives the same bits in every process.
@@ -46,7 +46,7 @@ __all__ = ["FrameFFT", "frame_fft", "rfft_into", "irfft_into", "HAVE_FFTW", "WIS
 
 HAVE_FFTW = pyfftw is not None
 WISDOM_SIZES = ((1024, 16), (1024, 64), (2048, 16), (2048, 64), (4096, 16), (4096, 64))  # (n_fft, rows)
-_WISDOM_FILE = "_fftw_wisdom.txt"
+_WISDOM_FILE = "fftw_wisdom.txt"
 _PLAN_LOCK = threading.Lock()  # FFTW's planner is not thread-safe; executing plans is
 _local = threading.local()
 
@@ -75,7 +75,7 @@ def load_wisdom() -> bool:
     if not HAVE_FFTW:
         return False
     try:
-        text = resources.files("genrelab").joinpath(_WISDOM_FILE).read_bytes()
+        text = resources.files("genrelab.dsp").joinpath(_WISDOM_FILE).read_bytes()
         return bool(pyfftw.import_wisdom((b"", text, b""))[1])
     except (OSError, ValueError):
         return False

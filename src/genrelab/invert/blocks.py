@@ -2,7 +2,7 @@
 
 One iteration is ``spec -> iSTFT -> y -> STFT -> rebuilt -> spec``. Done naively, every step
 streams the whole ``(frames, n_fft)`` spectrogram through memory. Here one pass per iteration
-walks the frames in blocks of ``_ROWS``: inverse FFT of a block (FFTW, :mod:`genrelab._fftw`),
+walks the frames in blocks of ``_ROWS``: inverse FFT of a block (FFTW, :mod:`genrelab.dsp.fft`),
 overlap-add into the signal, and as soon as a frame's samples have all their contributions
 (``m = ceil(n_fft / hop) - 1`` frames later) that frame is cut out again, transformed forward and
 given its new phase, all while the block is still in cache. The arithmetic is the one of
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from genrelab._fftw import frame_fft
+from genrelab.dsp.fft import frame_fft
 
 _ROWS = 64  # frames per block (FFT input + spectrum ~ 1 MB for n_fft 2048: about L2; 32 and 16 measured no faster)
 _MIN_RUN = 64  # frames per thread below which a clip is not cut

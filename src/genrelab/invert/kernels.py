@@ -1,5 +1,4 @@
-"""Helpers of the CPU Griffin-Lim of :mod:`genrelab.invert`: the overlap-add envelope, the mel bands,
-and the mel refinement step (a serial numba loop over rows; the caller splits work across threads)."""
+"""Helpers of the CPU Griffin-Lim of :mod:`genrelab.invert`: the mel bands and the mel refinement step (a serial numba loop over rows; the caller splits work across threads)."""
 
 from __future__ import annotations
 
@@ -9,18 +8,6 @@ import numba
 import numpy as np
 
 _JIT = dict(nopython=True, cache=True, nogil=True)  # serial: called from several threads
-
-
-def envelope(window: np.ndarray, frames: int, hop: int, length: int) -> np.ndarray:
-    """Overlap-added squared window over the ``length`` output samples (``center=True``), float64."""
-    n_fft = window.size
-    w2 = window.astype(np.float64) ** 2
-    k = -(-n_fft // hop)  # each output hop-block is covered by at most k frames
-    env = np.zeros((frames + k) * hop)
-    for j in range(k):  # k shifted copies of the frame-periodic sum instead of one add per frame
-        piece = w2[j * hop: (j + 1) * hop]
-        env[j * hop: j * hop + frames * hop].reshape(frames, hop)[:, : piece.size] += piece
-    return env[n_fft // 2: n_fft // 2 + length]
 
 
 def bands(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

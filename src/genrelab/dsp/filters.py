@@ -1,0 +1,71 @@
+"""Filter banks, transforms and windows shared by the feature engine and the inversion.
+
+Each is defined here once and cached; arrays are read-only. The dtypes follow the callers'
+needs exactly (the engine works in float32, the mel inversion in float64), because the
+features and the inverted audio are kept bit-identical to librosa-equal reference runs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+__all__ = ["mel_basis", "dct_basis", "hann", "window_sumsquare"]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@functools.lru_cache(maxsize=16)
+def mel_basis(sr: int, n_fft: int, n_mels: int = 128, *, dtype: type = np.float32) -> np.ndarray:
+    """librosa's Slaney mel filter bank ``[shape=(n_mels, 1 + n_fft // 2)]`` in ``dtype``.
+
+    ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype)``: float32 is not the
+    float64 bank rounded (librosa normalises in the output dtype), so the dtype is part of the key.
+    """
+    import librosa
+
+    return _frozen(np.ascontiguousarray(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype)))
+
+
+@functools.lru_cache(maxsize=16)
+def dct_basis(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """Orthonormal DCT-II basis as columns, ``[shape=(n_mels, n_mfcc)]`` float64.
+
+    ``log_mel (t, n_mels) @ basis`` gives MFCCs (librosa's ``dct(type=2, norm="ortho")[:n_mfcc]``);
+    ``basis @ mfcc (n_mfcc, t)`` is the inverse DCT of the zero-padded coefficients
+    (``scipy.fft.idct(..., n=n_mels)``), since the transform is orthonormal.
+    """
+    if not 0 < n_mfcc <= n_mels:
+        from genrelab.errors import ParameterError
+
+        raise ParameterError(f"n_mfcc={n_mfcc} must be between 1 and n_mels={n_mels}")
+    return _frozen(scipy.fft.idct(np.eye(n_mfcc), axis=0, type=2, norm="ortho", n=n_mels))
+
+
+@functools.lru_cache(maxsize=16)
+def hann(n_fft: int, *, dtype: type = np.float32) -> np.ndarray:
+    """Periodic Hann window ``(n_fft,)`` as librosa's STFT uses it (computed in float64, cast)."""
+    return _frozen(scipy.signal.get_window("hann", n_fft, fftbins=True).astype(dtype))
+
+
+def window_sumsquare(window: np.ndarray, *, n_frames: int, hop_length: int, dtype: type = np.float64) -> np.ndarray:
+    """Overlap-added squared window of ``n_frames`` frames: ``[shape=(n_fft + hop_length * (n_frames - 1),)]``.
+
+    Summed in ``dtype``, frame by frame in time order (``ceil(n_fft / hop)`` shifted copies of the
+    frame-periodic sum, not one add per frame). The iSTFT of ``center=True`` frames divides by
+    ``result[n_fft // 2 : n_fft // 2 + length]``.
+    """
+    n_fft = window.size
+    w2 = np.asarray(window).astype(dtype) ** 2
+    k = -(-n_fft // hop_length)  # every hop-sized block of the output is covered by at most k frames
+    env = np.zeros((n_frames + k) * hop_length, dtype=dtype)
+    for j in reversed(range(k)):  # the earliest frame's piece first, as a frame-by-frame sum adds it
+        piece = w2[j * hop_length: (j + 1) * hop_length]
+        env[j * hop_length: j * hop_length + n_frames * hop_length].reshape(n_frames, hop_length)[:, : piece.size] += piece
+    return env[: n_fft + hop_length * (n_frames - 1)]

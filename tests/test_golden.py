@@ -1,0 +1,54 @@
+"""Bit-identity across the house-plan move: the 57 features of the ten real clips and
+``mfcc_to_audio`` of a fixed input hash to what the code before the move produced
+(``tests/data/golden_hashes.json``, recorded with warm numba caches, as every test runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genrelab.audio import load
+from genrelab.features import FEATURE_COLUMNS, extract_clip, mfcc
+from genrelab.invert import mfcc_to_audio
+
+GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_hashes.json").read_text())
+
+
+def _sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _fixed_mfcc() -> np.ndarray:
+    t = np.arange(22050 * 4) / 22050
+    rng = np.random.default_rng(7)
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)
+    return mfcc(y.astype(np.float32), sr=22050)
+
+
+def test_real_clip_features_are_bit_identical(gtzan_dir: Path) -> None:
+    clips = sorted((gtzan_dir / "genres").glob("*/*.au"))
+    assert [p.name for p in clips] == sorted(GOLDEN["features"])
+    for p in clips:
+        f = extract_clip(load(p, sr=22050), sr=22050)
+        v = np.array([f[c] for c in FEATURE_COLUMNS], dtype=np.float64)
+        assert _sha(v) == GOLDEN["features"][p.name], p.name
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_inversion_is_bit_identical(threads: int) -> None:
+    m = _fixed_mfcc()
+    assert _sha(m) == GOLDEN["mfcc"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        single = mfcc_to_audio(m, n_iter=16, seed=3)
+        batch = mfcc_to_audio(np.stack([m[:, :60], m[:, 40:100]]), n_iter=8, seed=1)
+    finally:
+        torch.set_num_threads(before)
+    assert _sha(single) == GOLDEN["invert"][f"single_t{threads}"]
+    assert _sha(batch) == GOLDEN["invert"][f"batch_t{threads}"]
