@@ -179,3 +179,37 @@ def test_report_bad_inputs(tmp_path: Path) -> None:
     (run / "metrics" / "cnn.json").write_text("{broken")
     text = render_report(run).read_text(encoding="utf-8")
     assert "is not a PNG image" in text
+
+
+def test_report_nav_follows_declared_sections(tmp_path: Path) -> None:
+    from genrelab.models import MODELS
+    from genrelab.report.render import CLASSIFIERS, RECREATION, SECTIONS
+
+    run = make_fake_run(tmp_path, partial=True)
+    text = render_report(run, title='a <b> & "c"').read_text(encoding="utf-8")
+    nav = re.search(r"<nav>(.*?)</nav>", text, re.S).group(1)
+    anchors = [s.anchor for s in SECTIONS]
+    assert re.findall(r'href="#([^"]+)"', nav) == anchors
+    assert re.findall(r'<section id="([^"]+)">', text) == anchors
+    assert len(set(anchors)) == len(anchors)
+    assert anchors[:4] == ["summary", "data", "features", "clf-dense"] and anchors[-1] == "run"
+    assert CLASSIFIERS == ("dense", "cnn", "convlstm") and RECREATION == ("recreate-lstm", "recreate-dense")
+    assert set(CLASSIFIERS + RECREATION) == set(MODELS)
+    # the title is escaped by the template, in <title> and <h1>
+    assert "<b>" not in text and text.count("a &lt;b&gt; &amp; ") == 2
+    assert "--accent: #2f5d9e" in text and '"Segoe UI"' in text  # the CSS is inlined verbatim
+
+
+def test_feature_boxplots_returns_a_figure() -> None:
+    from matplotlib.figure import Figure
+
+    from genrelab.plots import figure_png
+    from genrelab.plots.features import feature_boxplots
+
+    rng = np.random.default_rng(1)
+    values = {f: {g: np.append(rng.standard_normal(5), np.nan) for g in GENRES4} for f in ("tempo", "rms_mean")}
+    fig = feature_boxplots(values, GENRES4)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == ["tempo", "rms_mean"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(GENRES4)
+    assert figure_png(fig).startswith(b"\x89PNG\r\n\x1a\n")
