@@ -71,7 +71,7 @@ def main() -> None:
     threadpool_limits(1)
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from genrelab.classify import _new_model, train_config_for
+    from genrelab.classify import new_model as _new_model, train_config_for
     from genrelab.data import track_id_of
     from genrelab.data.splits import fault_filtered_lists
     from genrelab.features import FEATURE_COLUMNS
