@@ -32,8 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from genrelab.errors import DatasetError, ParameterError
-from genrelab.io import write_json
 from genrelab.progress import track
+from genrelab.rundir import RunDir
 
 DEFAULT_GENRES: tuple[str, ...] = ("classical", "pop", "metal", "blues")
 OVERLAP_METHOD = "Bhattacharyya coefficient of 2-D Gaussian fits in the PC1-PC2 plane (ridge 1e-3)"
@@ -122,9 +122,9 @@ def run_pca(run_dir: Path, *, genres: Sequence[str] = DEFAULT_GENRES, progress: 
         raise DatasetError(f"run folder {run_dir} does not exist")
     if len(genres) < 2:
         raise ParameterError(f"genres={genres} must name at least two genres for a separability analysis")
-    rec_root = run_dir / "recreated"
+    rec_root = RunDir(run_dir).recreated
     sources = sorted(p.name for p in rec_root.iterdir() if p.is_dir()) if rec_root.is_dir() else []
-    fidelity = run_dir / "metrics" / "fidelity.json"
+    fidelity = RunDir(run_dir).metrics_file("fidelity")
     if fidelity.is_file():  # only the sources the last `genrelab recreate` wrote, not older leftovers
         from genrelab.io import read_json
 
@@ -137,7 +137,7 @@ def run_pca(run_dir: Path, *, genres: Sequence[str] = DEFAULT_GENRES, progress: 
             data[source] = _features_of(files, FEATURE_COLUMNS, description=f"features {source}", progress=progress)
     if not data:
         raise DatasetError(f"no recreated audio of {genres} in {rec_root}; run `genrelab recreate {run_dir}` first")
-    table_path = run_dir / "features" / "features.csv"
+    table_path = RunDir(run_dir).features_csv
     if table_path.is_file():
         table = pd.read_csv(table_path)
         table = table[table["label"].astype(str).isin(genres)]
@@ -157,7 +157,7 @@ def run_pca(run_dir: Path, *, genres: Sequence[str] = DEFAULT_GENRES, progress: 
         "note": "each source is standardised and PCA'd on its own; recreated clips are short (seconds) "
                 "while original rows come from the run's feature table (whole clips)",
     }
-    write_json(run_dir / "metrics" / "pca.json", out)
+    RunDir(run_dir).write_metrics("pca", out)
     _plots(run_dir, data, pipes, results, genres)
     return out
 
@@ -192,7 +192,7 @@ def _plots(run_dir: Path, data, pipes, results, genres) -> None:
         x, y = data["original"]
         panels.append({"title": "original", "scores": pipes["original"].transform(x)[:, :2], "labels": y,
                        "background": None, "ratio": results["original"]["explained_variance_ratio"][:2]})
-    plots = run_dir / "plots"
+    plots = RunDir(run_dir).plots
     save_figure(P.pca_scatter(panels, genres), plots / "pca_scatter.png")
     save_figure(P.explained_variance({s: r["explained_variance_ratio"] for s, r in results.items()}),
                 plots / "pca_variance.png")

@@ -13,6 +13,7 @@ from genrelab.features.columns import FEATURE_COLUMNS, TABLE_COLUMNS
 from genrelab.features.maps import MapSet, save_maps
 from genrelab.features.table import Settings, run_extraction, write_skipped, write_table
 from genrelab.io import write_with
+from genrelab.rundir import RunDir
 
 
 @dataclass
@@ -65,7 +66,7 @@ def prepare(
     ``clips.csv`` and ``skipped.csv``.
     """
     data = Path(data)
-    out = Path(run_dir) / "features"
+    out = RunDir(run_dir).features
     if segment_maps is not None and segment_maps <= 0:
         raise ParameterError(f"segment_maps={segment_maps!r} must be a positive number of seconds or None")
     if not data.exists():

@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Sequence
 
 from genrelab.report.fragments import esc, figure_row, figures, heading, json_tables, not_run, png_figure, table
-from genrelab.report.rundir import CLASSIFIERS, RunFolder, npz_shape, read_csv
+from genrelab.report.run_folder import CLASSIFIERS, RunFolder, npz_shape, read_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ def _data_source(run: RunFolder) -> str:
 
 def _skipped(run: RunFolder) -> str:
     """The files feature preparation skipped, with the reason; a note when there were none."""
-    skipped = read_csv(run.dir / "features" / "skipped.csv")
+    skipped = read_csv(run.paths.skipped_csv)
     if skipped is None or not len(skipped):
         return '<p class="note">No files were skipped.</p>'
     cols = [c for c in ("path", "reason") if c in skipped.columns] or list(skipped.columns)
@@ -50,9 +50,9 @@ def _skipped(run: RunFolder) -> str:
 
 def section_data(run: RunFolder) -> str:
     """Genres and clip counts, the main split protocol(s) and the skipped files."""
-    clips = read_csv(run.dir / "features" / "clips.csv")
+    clips = read_csv(run.paths.clips_csv)
     if clips is None or "label" not in clips.columns:  # a feature-table input has no clips.csv
-        clips = read_csv(run.dir / "features" / "features.csv")
+        clips = read_csv(run.paths.features_csv)
     info = run.steps().get("features", {}).get("info", {}) if run.steps() else {}
     parts = [_data_source(run)]
     if clips is not None and "label" in clips.columns:
@@ -88,14 +88,14 @@ def _boxplots_png(feats: pd.DataFrame, cols: Sequence[str]) -> bytes | None:
 
 def section_features(run: RunFolder) -> str:
     """The feature table's size, the MFCC maps' shape, per-genre means and distributions."""
-    feats = read_csv(run.dir / "features" / "features.csv")
+    feats = read_csv(run.paths.features_csv)
     if feats is None:
         return not_run("feature extraction")
     n_features = len([c for c in feats.columns if c not in NOT_FEATURES])
     parts = [f"<p>{len(feats)} rows x {n_features} "
              "features (the public GTZAN CSV layout: chroma, RMS, spectral centroid/bandwidth/roll-off, "
              "zero-crossing rate, harmonic/percussive, tempo, 20 MFCCs; means and variances).</p>"]
-    shape = npz_shape(run.dir / "features" / "maps.npz")
+    shape = npz_shape(run.paths.maps_npz)
     if shape:
         parts.append(f"<p>MFCC maps for the CNN, ConvLSTM and recreation models: {esc(' x '.join(map(str, shape)))} "
                      "(segments x n_mfcc x frames).</p>")

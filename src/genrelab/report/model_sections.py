@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from genrelab.report.fragments import figures, heading, json_tables, key_values, not_run, percent, player, table
-from genrelab.report.rundir import CLASSIFIERS, RECREATION, RunFolder
+from genrelab.report.run_folder import CLASSIFIERS, RECREATION, RunFolder
 
 # The source study's own numbers on real GTZAN (random splits, single runs).
 SOURCE_CLAIMS = {
@@ -166,7 +166,7 @@ def _recreation_model(run: RunFolder, name: str) -> str:
 
 def _players(run: RunFolder) -> str:
     """Players for the first clips of each ``recreated/<model>/<genre>/`` folder (none when off)."""
-    rec_dir, opts = run.dir / "recreated", run.audio
+    rec_dir, opts = run.paths.recreated, run.audio
     if not (opts.include and opts.players_per_genre > 0 and rec_dir.is_dir()):
         return ""
     blocks = []

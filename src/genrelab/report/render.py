@@ -24,7 +24,7 @@ from genrelab.io import write_text
 from genrelab.report.data_sections import section_data, section_features, section_pca, section_run
 from genrelab.report.model_sections import (classifier_builder, section_protocols, section_recreation,
                                             section_summary)
-from genrelab.report.rundir import CLASSIFIERS, RECREATION, AudioOptions, RunFolder
+from genrelab.report.run_folder import CLASSIFIERS, RECREATION, AudioOptions, RunFolder
 
 if TYPE_CHECKING:
     import jinja2

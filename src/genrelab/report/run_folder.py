@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genrelab.models import MODELS
+from genrelab.rundir import RunDir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,13 +71,14 @@ class RunFolder:
 
     def __init__(self, run_dir: Path, *, audio: AudioOptions | None = None) -> None:
         self.dir = run_dir
+        self.paths = RunDir(run_dir)
         self.audio = audio or AudioOptions()
-        self.state = read_json(run_dir / "state.json") or {}
-        self.metrics: dict[str, Any] = {p.stem: read_json(p) for p in sorted((run_dir / "metrics").glob("*.json"))}
+        self.state = read_json(self.paths.state_json) or {}
+        self.metrics: dict[str, Any] = {p.stem: read_json(p) for p in sorted(self.paths.metrics.glob("*.json"))}
 
     def plot(self, name: str) -> Path:
         """Path of ``plots/<name>`` (it may not exist)."""
-        return self.dir / "plots" / name
+        return self.paths.plots / name
 
     def steps(self) -> dict[str, Any]:
         """The study's step record from ``state.json`` (empty when absent)."""
