@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean browser-deps
+.PHONY: install demo test lint bench clean browser-deps
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ demo: install
 
 test: install browser-deps
 	$(BIN)/python -m pytest -n 2 tests
+
+# ruff (lint + format check) and mypy on src/ (config in pyproject.toml)
+lint: install
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/extract.py

@@ -24,7 +24,7 @@ from typing import Any
 from genrelab.errors import DatasetError
 from genrelab.io import read_json, write_json
 
-__all__ = ["RunDir"]
+__all__ = ["RunDir", "RunPath"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RunDir:
 
     root: Path
 
-    def __init__(self, root: str | os.PathLike[str] | "RunDir") -> None:
+    def __init__(self, root: "RunPath") -> None:
         object.__setattr__(self, "root", Path(root.root if isinstance(root, RunDir) else root))
 
     def __fspath__(self) -> str:
@@ -144,3 +144,6 @@ class RunDir:
     def write_metrics(self, name: str, data: dict[str, Any]) -> Path:
         """Write ``metrics/<name>.json`` atomically; return its path."""
         return write_json(self.metrics_file(name), data)
+
+
+RunPath = str | os.PathLike[str] | RunDir  # what every function taking a run folder accepts

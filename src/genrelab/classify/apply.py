@@ -14,12 +14,12 @@ from genrelab.constants import SR
 from genrelab.errors import DatasetError, GenrelabError, ParameterError
 from genrelab.metrics import confusion, split_scores, summarise, track_proba
 from genrelab.models import get_spec
-from genrelab.rundir import RunDir
+from genrelab.rundir import RunDir, RunPath
 
 __all__ = ["predict_files", "evaluate_classifiers"]
 
 
-def predict_files(run_dir: str | RunDir, files: Sequence[Path], *, model: str | None = None, top: int = 3,
+def predict_files(run_dir: RunPath, files: Sequence[Path], *, model: str | None = None, top: int = 3,
                   device: str = "cpu") -> list[dict]:
     """Classify audio files; one dict per file, in order.
 
@@ -55,7 +55,7 @@ def _set_name(data: Path) -> str:
     return data.stem if data.is_file() else data.name
 
 
-def evaluate_classifiers(run_dir: str | RunDir, data: Path, *, models: Sequence[str] | None = None,
+def evaluate_classifiers(run_dir: RunPath, data: Path, *, models: Sequence[str] | None = None,
                          device: str = "cpu", progress: bool = True, plots: bool = True) -> dict[str, dict]:
     """Score trained classifiers on another set (every row is test data).
 

@@ -13,18 +13,18 @@ from genrelab.classify.inputs import feature_matrix, inputs_for, map_windows
 from genrelab.constants import SR
 from genrelab.errors import AudioError, DatasetError, ParameterError
 from genrelab.models import CLASSIFIERS, get_spec
-from genrelab.rundir import RunDir
+from genrelab.rundir import RunDir, RunPath
 
 __all__ = ["Classifier", "trained_classifiers", "default_model"]
 
 
-def trained_classifiers(run_dir: str | RunDir) -> list[str]:
+def trained_classifiers(run_dir: RunPath) -> list[str]:
     """Names of the classifiers with a checkpoint in ``RUN/models`` (registry order)."""
     run = RunDir(run_dir)
     return [n for n in CLASSIFIERS if run.has_model(n)]
 
 
-def default_model(run_dir: str | RunDir) -> str:
+def default_model(run_dir: RunPath) -> str:
     """The trained classifier with the highest reported accuracy (registry order on ties)."""
     run = RunDir(run_dir)
     have = trained_classifiers(run)
@@ -58,7 +58,7 @@ class Classifier:
         self.inputs = inputs_for(get_spec(name))
 
     @classmethod
-    def load(cls, run_dir: str | RunDir, name: str, *, device: str = "cpu") -> "Classifier":
+    def load(cls, run_dir: RunPath, name: str, *, device: str = "cpu") -> "Classifier":
         """Load ``RUN/models/<name>.pt``; DatasetError when the run or the model is missing."""
         from genrelab.train import load_checkpoint
 

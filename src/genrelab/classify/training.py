@@ -31,7 +31,7 @@ from genrelab.errors import DatasetError, ParameterError
 from genrelab.features import FeatureSet
 from genrelab.metrics import confusion, split_scores, summarise, track_proba
 from genrelab.models import CLASSIFIERS, ModelSpec, get_spec
-from genrelab.rundir import RunDir
+from genrelab.rundir import RunDir, RunPath
 from genrelab.train import TrainConfig, deterministic, fit, predict_proba, save_checkpoint
 
 __all__ = ["train_classifiers", "train_config_for", "new_model", "write_plots", "FirstSplit"]
@@ -54,7 +54,7 @@ def train_config_for(name: str, *, epochs: int | None = None, batch_size: int | 
 def train_classifiers(
     features: FeatureSet,
     models: Sequence[str],
-    out: str | RunDir,
+    out: RunPath,
     *,
     split: str = "random:0.3",
     repeats: int = 1,
