@@ -1,5 +1,7 @@
-"""One training loop for every classifier: Adam(W), epochs, batches, seed, early stopping.
+"""One training loop for every model: Adam(W), epochs, batches, seed, early stopping.
 
+:func:`train_epochs` is the epoch loop (batches, optimiser steps, validation, best-weights
+restore) that :func:`fit` (classifiers) and :mod:`genrelab.recreation` both train with.
 :func:`fit` trains a module on arrays in place and returns its per-epoch history; the same
 seed gives the same result on the CPU (seeded initialisation and a seeded batch generator).
 A validation part of the training rows, split by track group,
@@ -13,7 +15,7 @@ import copy
 import datetime as _dt
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -151,55 +153,106 @@ def fit(
     n = len(xt)
     steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    result = FitResult()
-
-    from genrelab.progress import track
 
     with deterministic(seed) as gen:
         model.to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        scheduler = _scheduler(optimiser, config, steps_per_epoch)
-        best = (float("inf"), None)
-        since_best = 0
-        for epoch in track(range(1, config.epochs + 1), description=description, enabled=progress):
-            model.train()
-            total_loss, correct = 0.0, 0
-            perm = torch.randperm(n, generator=gen).to(device)
-            for i in range(0, n, config.batch_size):
-                idx = perm[i : i + config.batch_size]
-                if len(idx) == 1 and n > 1:
-                    continue  # batch norm cannot train on a single row
-                loss, logits = _step_loss(model, xt[idx], yt[idx], criterion)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                if scheduler is not None:
-                    scheduler.step()
-                total_loss += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == yt[idx]).sum())
-            row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / n, "train_acc": correct / n,
-                                   "val_loss": None, "val_acc": None}
-            if len(xv):
-                vl, va = evaluate_loss(model, xv, yv, criterion, batch_size=max(256, config.batch_size))
-                row.update(val_loss=vl, val_acc=va)
-                if vl < best[0] - 1e-6:
-                    best, since_best = (vl, copy.deepcopy(model.state_dict())), 0
-                    result.best_epoch = epoch
-                else:
-                    since_best += 1
-            result.history.append(row)
-            if len(xv) and config.patience is not None and since_best >= config.patience:
-                result.stopped_early = True
-                break
-        if best[1] is not None:
-            model.load_state_dict(best[1])
-        elif not result.best_epoch:
-            result.best_epoch = len(result.history)
+
+        def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, int]] | None:
+            if len(idx) == 1 and n > 1:
+                return None  # batch norm cannot train on a single row
+            loss, logits = _step_loss(model, xt[idx], yt[idx], criterion)
+            return loss, {"train_acc": int((logits.argmax(1) == yt[idx]).sum())}
+
+        def validate() -> dict[str, float | None]:
+            if not len(xv):
+                return {"val_loss": None, "val_acc": None}
+            vl, va = evaluate_loss(model, xv, yv, criterion, batch_size=max(256, config.batch_size))
+            return {"val_loss": vl, "val_acc": va}
+
+        result = train_epochs(
+            model, optimiser, epochs=config.epochs, batch_size=config.batch_size,
+            order=lambda: torch.randperm(n, generator=gen).to(device), batch_loss=batch_loss, validate=validate,
+            scheduler=_scheduler(optimiser, config, steps_per_epoch), min_delta=1e-6, patience=config.patience,
+            progress=progress, description=description,
+        )
     model.eval()
     return result
 
 
-def _scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+BatchLoss = Callable[[torch.Tensor], "tuple[torch.Tensor, Mapping[str, float]] | None"]
+
+
+def train_epochs(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    batch_size: int,
+    order: Callable[[], torch.Tensor],
+    batch_loss: BatchLoss,
+    validate: Callable[[], dict[str, Any]],
+    scheduler: Any = None,
+    min_delta: float = 0.0,
+    patience: int | None = None,
+    progress: bool = True,
+    description: str = "training",
+) -> FitResult:
+    """The epoch loop every genrelab model trains with; restores the best-validation weights.
+
+    Each epoch: ``model.train()``; ``order()`` gives the training row indices ``(n,)`` of the
+    epoch, taken in slices of ``batch_size``; ``batch_loss(idx)`` returns the batch loss and
+    additive per-row counts (``{"train_acc": correct}``; divided by ``n`` in the history row),
+    or None to skip the batch; zero_grad, backward, optimiser (and ``scheduler``) step.
+    Then ``validate()`` gives the row's ``val_*`` entries; a ``val_loss`` below the best minus
+    ``min_delta`` keeps a copy of the weights, ``patience`` epochs without one stop early.
+    History rows: ``{epoch, train_loss, <counts>, <validate() keys>}``. Seeding and the
+    optimiser are the caller's (the RNG draws are exactly those of ``order`` and the model).
+    """
+    from genrelab.progress import track
+
+    result = FitResult()
+    best_loss, best_state, since_best = float("inf"), None, 0
+    for epoch in track(range(1, epochs + 1), description=description, enabled=progress):
+        model.train()
+        perm = order()
+        total_loss, counts = 0.0, dict[str, float]()
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i : i + batch_size]
+            step = batch_loss(idx)
+            if step is None:
+                continue
+            loss, batch_counts = step
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += float(loss.detach()) * len(idx)
+            for key, value in batch_counts.items():
+                counts[key] = counts.get(key, 0) + value
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / len(perm),
+                               **{key: value / len(perm) for key, value in counts.items()}}
+        row.update(validate())
+        val_loss = row.get("val_loss")
+        if val_loss is not None:
+            if val_loss < best_loss - min_delta:
+                best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
+                result.best_epoch = epoch
+            else:
+                since_best += 1
+        result.history.append(row)
+        if val_loss is not None and patience is not None and since_best >= patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    elif not result.best_epoch:
+        result.best_epoch = len(result.history)
+    return result
+
+
+def _scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total)
@@ -231,12 +284,16 @@ def predict_proba(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, dev
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 0))
 
 
-def save_checkpoint(path: Path, *, name: str, kind: str, model: nn.Module, labels: Sequence[str], extra: dict[str, Any] | None = None) -> Path:
-    """Write ``{"name", "kind", "config", "state_dict", "labels", "created", **extra}`` atomically."""
+def save_checkpoint(path: Path, *, name: str, kind: str, model: nn.Module, labels: Sequence[str],
+                    extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> Path:
+    """Write ``{"name", "kind", "config", "state_dict", "labels", "created", **extra}`` atomically.
+
+    ``config`` defaults to ``model.config_dict()`` (models without one pass their config dict).
+    """
     ckpt = {
         "name": name,
         "kind": kind,
-        "config": model.config_dict(),
+        "config": model.config_dict() if config is None else config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "labels": list(labels),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -264,5 +321,5 @@ def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[nn.Module, dict
     return model.to(device).eval(), ckpt
 
 
-__all__ = ["TrainConfig", "FitResult", "fit", "predict_proba", "group_holdout", "deterministic",
+__all__ = ["TrainConfig", "FitResult", "fit", "train_epochs", "predict_proba", "group_holdout", "deterministic",
            "save_checkpoint", "load_checkpoint", "evaluate_loss", "SCHEDULES"]
