@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genrelab import config as C
+from genrelab import study as C
 from genrelab.errors import ParameterError
 
 
@@ -91,3 +91,16 @@ def test_step_hash_tracks_only_what_it_reads() -> None:
     w = dataclasses.replace(a, features=dataclasses.replace(a.features, workers=2))
     assert C.step_hash("f", w.features) == C.step_hash("f", a.features)
     assert C.step_hash("f", a.features) != C.step_hash("g", a.features)
+
+
+def test_model_names_come_from_the_registry() -> None:
+    from genrelab.models import MODELS
+
+    assert C.CLASSIFIERS == ("dense", "cnn", "convlstm")
+    assert C.CLASSIFIERS == tuple(n for n, s in MODELS.items() if s.kind in ("features", "maps"))
+    assert C.RECREATION_MODELS == ("recreate-lstm", "recreate-dense")
+    assert C.RECREATION_MODELS == tuple(n for n, s in MODELS.items() if s.kind == "recreation")
+    # one [classifiers.<name>] table per registered classifier
+    fields = {f.name for f in dataclasses.fields(C.ClassifiersConfig)}
+    assert set(C.CLASSIFIERS) <= fields
+    assert C.ClassifiersConfig().models == C.CLASSIFIERS and C.RecreationConfig().models == C.RECREATION_MODELS

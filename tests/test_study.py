@@ -4,6 +4,8 @@ real end-to-end study (slow), and the CLI's errors."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import json
 import sys
 import types
@@ -15,8 +17,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from genrelab import config as C
+from genrelab import study as C
 from genrelab.cli import app
+from genrelab.constants import SR
 from genrelab.study import run_study, study_state
 
 GENRES4 = ("blues", "classical", "metal", "pop")
@@ -37,10 +40,13 @@ class Stages:
         if self.fail_on == key and self.calls[key] > self.fail_after:
             raise KeyboardInterrupt(f"killed in {key}")
 
-    def synthesise_corpus(self, out, *, clips_per_genre, duration, sr, seed, progress):
+    # each stand-in has the real function's parameters (test_stand_ins_have_the_real_signatures)
+
+    def synthesise_corpus(self, out, *, clips_per_genre=100, duration=30.0, sr=SR, seed=0, genres=None,
+                          progress=True):
         self._hit("synth")
         paths = []
-        for g in GENRES4:
+        for g in genres or GENRES4:
             (Path(out) / g).mkdir(parents=True, exist_ok=True)
             for k in range(clips_per_genre):
                 p = Path(out) / g / f"{g}.{k:05d}.wav"
@@ -48,7 +54,7 @@ class Stages:
                 paths.append(p)
         return paths
 
-    def prepare(self, data, run_dir, *, segment_maps, workers, progress):
+    def prepare(self, data, run_dir, *, segment_maps=3.0, workers=1, progress=True):
         self.calls["prepare"] += 1  # called for the cache too; counted apart from the step
         table = pd.DataFrame({"filename": [f"{g}.0000{k}.wav" for g in GENRES4 for k in range(3)],
                               "tempo": 120.0, "label": [g for g in GENRES4 for _ in range(3)]})
@@ -57,8 +63,9 @@ class Stages:
         maps = types.SimpleNamespace(maps=np.zeros((24, 20, 130), np.float32))
         return types.SimpleNamespace(table=table, maps=maps, skipped=pd.DataFrame(columns=["path", "reason"]))
 
-    def train_classifiers(self, features, models, out, *, split, repeats, epochs, batch_size, lr, seed, device,
-                          progress):
+    def train_classifiers(self, features, models, out, *, split="random:0.3", repeats=1, epochs=None,
+                          batch_size=None, lr=None, seed=32, device="cpu", progress=True, model_config=None,
+                          train_config=None, plots=True):
         (name,) = models
         self._hit(f"train:{name}:{Path(out).relative_to(self.run).as_posix()}")
         m = {"accuracy": 0.5, "accuracy_std": 0.0, "macro_f1": 0.5, "protocol": split, "repeats": repeats,
@@ -67,22 +74,49 @@ class Stages:
         (Path(out) / "metrics" / f"{name}.json").write_text(json.dumps(m))
         return {name: m}
 
-    def train_recreation(self, features, models, out, *, epochs, batch_size, lr, val_fraction, seed, device,
-                         progress):
+    def train_recreation(self, features, models, out, *, epochs=20, batch_size=32, lr=1e-4, val_fraction=0.2,
+                         seed=32, device="cpu", progress=True, config=None):
         self._hit("train_recreation")
         for name in models:
             (Path(out) / "metrics" / f"{name}.json").write_text(json.dumps({"val_mse": 0.5, "history": []}))
         return {name: {"val_mse": 0.5} for name in models}
 
-    def recreate(self, run_dir, *, genres, per_genre, seconds, models, guidance, seed, device, progress, **kw):
+    def recreate(self, run_dir, *, genres=GENRES4, per_genre=4, seconds=6.0, models=("lstm", "dense"),
+                 guidance=0.0, temperature=0.5, prompt_frames=16, seed=0, device="cpu", progress=True):
         self._hit("recreate")
         (Path(run_dir) / "metrics" / "fidelity.json").write_text(json.dumps({"genres": list(genres)}))
         return {}
 
-    def run_pca(self, run_dir, *, genres):
+    def run_pca(self, run_dir, *, genres=GENRES4, progress=True):
         self._hit("pca")
         (Path(run_dir) / "metrics" / "pca.json").write_text(json.dumps({"genres": list(genres)}))
         return {}
+
+
+# the real function each stand-in replaces, as "module:name"
+REAL = {
+    "synthesise_corpus": "genrelab.data:synthesise_corpus",
+    "prepare": "genrelab.features:prepare",
+    "train_classifiers": "genrelab.classify:train_classifiers",
+    "train_recreation": "genrelab.recreation:train_recreation",
+    "recreate": "genrelab.recreation:recreate",
+    "run_pca": "genrelab.analysis:run_pca",
+}
+
+
+def _shape(func) -> list[tuple[str, object, bool]]:
+    """Each parameter's name, kind and whether it has a default."""
+    return [(p.name, p.kind, p.default is not inspect.Parameter.empty)
+            for p in inspect.signature(func).parameters.values()]
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_stand_ins_have_the_real_signatures(name: str) -> None:
+    module, attr = REAL[name].split(":")
+    real = getattr(importlib.import_module(module), attr)
+    fake = getattr(Stages(), name)
+    assert inspect.signature(fake).parameters.keys() == inspect.signature(real).parameters.keys()
+    assert _shape(fake) == _shape(real)
 
 
 @pytest.fixture

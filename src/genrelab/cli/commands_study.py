@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from genrelab.cli import app, pick_device
+
+if TYPE_CHECKING:
+    from genrelab.study import StudyConfig
 
 
 @app.command()
@@ -22,7 +25,7 @@ def study(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Features -> dense, cnn, convlstm -> recreation -> reclassify -> PCA -> RUN/report.html."""
-    from genrelab.config import load_config
+    from genrelab.study import load_config
 
     cfg = load_config(config, preset=preset)
     _run(cfg, out, data=data, device=device, quiet=quiet)
@@ -35,14 +38,16 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """The whole study on a synthesised ten-genre corpus with the small demo preset."""
-    from genrelab.config import demo as demo_config
+    from genrelab.study import demo as demo_config
 
     _run(demo_config(), out, data=None, device=device, quiet=quiet)
 
 
-def _run(cfg, out: Path, *, data: Optional[Path], device: Optional[str], quiet: bool) -> None:
+def _run(cfg: StudyConfig, out: Path, *, data: Optional[Path], device: Optional[str], quiet: bool) -> None:
+    """Run the study, print where the report is; an interrupt says how to resume (exit 130)."""
     from rich.console import Console
 
+    from genrelab.rundir import RunDir
     from genrelab.study import run_study
 
     console = Console(quiet=quiet)
@@ -50,7 +55,7 @@ def _run(cfg, out: Path, *, data: Optional[Path], device: Optional[str], quiet: 
     try:
         run = run_study(cfg, out, data=data, progress=not quiet, device=pick_device(device), console=console)
     except KeyboardInterrupt:
-        typer.secho(f"interrupted; finished steps are kept in {out / 'state.json'}: rerun the same command to resume",
+        typer.secho(f"interrupted; finished steps are kept in {RunDir(out).state_json}: rerun the same command to resume",
                     err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(130) from None
-    typer.echo(f"report: {run / 'report.html'} ({time.perf_counter() - t0:.0f} s)")
+    typer.echo(f"report: {RunDir(run).report_html} ({time.perf_counter() - t0:.0f} s)")

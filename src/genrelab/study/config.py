@@ -1,9 +1,9 @@
-"""The study's configuration: frozen dataclasses per stage, TOML in and out, presets.
+"""The study's configuration: frozen dataclasses per stage, TOML in and out, validation.
 
 A config file holds only what it changes; everything else comes from a preset (``demo`` by
-default). Unknown sections or keys are errors that name the key, the section and what is
-allowed. :func:`step_hash` hashes just the sections a study step depends on, so a changed
-config reruns only the steps it affects.
+default, see :mod:`genrelab.study.presets`). Unknown sections or keys are errors that name the
+key, the section and what is allowed. :func:`genrelab.study.hashing.step_hash` hashes just the
+sections a study step depends on, so a changed config reruns only the steps it affects.
 
     [classifiers.dense]      # one table per classifier
     epochs = 50
@@ -12,26 +12,21 @@ config reruns only the steps it affects.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from genrelab.constants import GENRES
+from genrelab.constants import GENRES, RECREATION_GENRES, SEGMENT_SECONDS, SR
 from genrelab.errors import ParameterError
+from genrelab.models import CLASSIFIERS, MODELS
+from genrelab.study.hashing import nohash
 
-CLASSIFIERS = ("dense", "cnn", "convlstm")
-RECREATION_MODELS = ("recreate-lstm", "recreate-dense")
-AUDIO_FORMATS = ("ogg", "flac")
-
-
-def _nohash(default: Any) -> Any:
-    """A field that does not change results (workers, say): left out of step hashes."""
-    return field(default=default, metadata={"hash": False})
+RECREATION_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind == "recreation")
+AUDIO_FORMATS: tuple[str, ...] = ("ogg", "flac")
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class DataConfig:
 
     clips_per_genre: int = 100
     duration: float = 30.0
-    sr: int = 22050
+    sr: int = SR
     seed: int = 0
 
 
@@ -48,8 +43,8 @@ class DataConfig:
 class FeaturesConfig:
     """Feature table and MFCC maps (``genrelab.features.prepare``)."""
 
-    segment_maps: float = 3.0
-    workers: int = _nohash(1)
+    segment_maps: float = SEGMENT_SECONDS
+    workers: int = nohash(1)
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ClassifiersConfig:
-    """The main classifiers, trained into the run folder and used to reclassify recreations."""
+    """The main classifiers, trained into the run folder and used to reclassify recreations.
+
+    One :class:`ModelConfig` field per name in ``genrelab.models.CLASSIFIERS``.
+    """
 
     models: tuple[str, ...] = CLASSIFIERS
     repeats: int = 1
@@ -114,7 +112,7 @@ class RecreationConfig:
     lr: float = 1e-4
     val_fraction: float = 0.2
     seed: int = 32
-    genres: tuple[str, ...] = ("classical", "pop", "metal", "blues")
+    genres: tuple[str, ...] = RECREATION_GENRES
     per_genre: int = 4
     seconds: float = 6.0
     guidance: float = 0.0
@@ -173,6 +171,7 @@ class StudyConfig:
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
+    """Nested dict of a config dataclass: tuples as lists, ``None`` fields left out."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -187,16 +186,41 @@ def _to_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
+_PLURALS: dict[Any, str] = {int: "integers", float: "numbers", str: "strings"}
+
+
 def _type_name(tp: Any) -> str:
+    """The annotation ``tp`` in words, for error messages ("an integer", "a list of strings")."""
     origin = typing.get_origin(tp)
     if origin is tuple:
         item = typing.get_args(tp)[0]
-        return f"a list of {dict([(int, 'integers'), (float, 'numbers'), (str, 'strings')]).get(item, item)}"
+        return f"a list of {_PLURALS.get(item, item)}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
     if tp is int:
         return "an integer"
     return {float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against a scalar annotation (bool, int, float, str)."""
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(f"{where} = {value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(f"{where} = {value!r} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(f"{where} = {value!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ParameterError(f"{where} = {value!r} must be a string")
+        return value
+    raise ParameterError(f"{where}: unsupported type {tp}")  # pragma: no cover - schema bug
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -216,23 +240,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ParameterError(f"{where} = {value!r} must be {_type_name(tp)}")
         item = typing.get_args(tp)[0]
         return tuple(_coerce(v, item, where) for v in value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParameterError(f"{where} = {value!r} must be true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"{where} = {value!r} must be an integer")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterError(f"{where} = {value!r} must be a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ParameterError(f"{where} = {value!r} must be a string")
-        return value
-    raise ParameterError(f"{where}: unsupported type {tp}")  # pragma: no cover - schema bug
+    return _coerce_scalar(value, tp, where)
 
 
 def _build(cls: type, raw: Mapping[str, Any], section: str) -> Any:
@@ -286,20 +294,15 @@ def from_toml(text: str, *, base: StudyConfig | None = None, source: str = "conf
     return from_dict(raw, base=base)
 
 
-def load_config(path: Path | str | None = None, *, preset: str | None = None) -> StudyConfig:
-    """The preset (``demo`` when none is named, or the file's own ``preset``), then the file over it."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ParameterError(f"config file {str(path)!r} does not exist")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ParameterError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    name = preset or raw.get("preset") or "demo"
-    raw["preset"] = name
-    return from_dict(raw, base=get_preset(name))
+def read_toml_file(path: Path | str) -> dict[str, Any]:
+    """The raw tables of a TOML file; ParameterError when it is missing or not TOML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"config file {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 
 
 def save_config(config: StudyConfig, path: Path) -> Path:
@@ -313,155 +316,85 @@ def save_config(config: StudyConfig, path: Path) -> Path:
 # validation
 
 
-def validate(config: StudyConfig) -> None:
-    """Value checks beyond types: positive sizes, known names and split protocols."""
+def _positive(where: str, value: float | None) -> None:
+    """ParameterError unless ``value`` is None or > 0."""
+    if value is not None and not value > 0:
+        raise ParameterError(f"{where} = {value!r} must be positive")
+
+
+def _known(where: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """ParameterError naming the first of ``values`` not in ``allowed``."""
+    for v in values:
+        if v not in allowed:
+            raise ParameterError(f"{where}: unknown name {v!r}; choose from {', '.join(allowed)}")
+
+
+def _validate_training(config: StudyConfig) -> None:
+    """The classifiers, protocols and grid sections: model names, splits, positive sizes."""
     from genrelab.data.splits import parse_protocol
 
-    def positive(where: str, value: float | int | None) -> None:
-        if value is not None and not value > 0:
-            raise ParameterError(f"{where} = {value!r} must be positive")
-
-    def known(where: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-        for v in values:
-            if v not in allowed:
-                raise ParameterError(f"{where}: unknown name {v!r}; choose from {', '.join(allowed)}")
-
-    d = config.data
-    positive("data.clips_per_genre", d.clips_per_genre)
-    positive("data.duration", d.duration)
-    positive("data.sr", d.sr)
-    positive("features.segment_maps", config.features.segment_maps)
-    positive("features.workers", config.features.workers)
     c = config.classifiers
-    known("classifiers.models", c.models, CLASSIFIERS)
-    positive("classifiers.repeats", c.repeats)
+    _known("classifiers.models", c.models, CLASSIFIERS)
+    _positive("classifiers.repeats", c.repeats)
     for name in CLASSIFIERS:
         m: ModelConfig = getattr(c, name)
         parse_protocol(m.split)
-        positive(f"classifiers.{name}.epochs", m.epochs)
-        positive(f"classifiers.{name}.batch_size", m.batch_size)
-        positive(f"classifiers.{name}.lr", m.lr)
+        _positive(f"classifiers.{name}.epochs", m.epochs)
+        _positive(f"classifiers.{name}.batch_size", m.batch_size)
+        _positive(f"classifiers.{name}.lr", m.lr)
     p = config.protocols
-    known("protocols.models", p.models, CLASSIFIERS)
+    _known("protocols.models", p.models, CLASSIFIERS)
     for s in p.splits:
         parse_protocol(s)
-    positive("protocols.repeats", p.repeats)
-    positive("protocols.epochs", p.epochs)
-    positive("protocols.batch_size", p.batch_size)
-    positive("protocols.lr", p.lr)
+    _positive("protocols.repeats", p.repeats)
+    _positive("protocols.epochs", p.epochs)
+    _positive("protocols.batch_size", p.batch_size)
+    _positive("protocols.lr", p.lr)
     g = config.grid
-    known("grid.models", g.models, CLASSIFIERS)
+    _known("grid.models", g.models, CLASSIFIERS)
     for s in g.splits:
         parse_protocol(s)
     for e in g.epochs:
-        positive("grid.epochs", e)
+        _positive("grid.epochs", e)
     for b in g.batch_sizes:
-        positive("grid.batch_sizes", b)
-    positive("grid.lr", g.lr)
-    r = config.recreation
-    known("recreation.models", r.models, RECREATION_MODELS)
+        _positive("grid.batch_sizes", b)
+    _positive("grid.lr", g.lr)
+
+
+def _validate_recreation(r: RecreationConfig) -> None:
+    """The recreation section: model and genre names, sizes, fractions."""
+    _known("recreation.models", r.models, RECREATION_MODELS)
     for name in ("epochs", "batch_size", "lr", "per_genre", "seconds"):
-        positive(f"recreation.{name}", getattr(r, name))
+        _positive(f"recreation.{name}", getattr(r, name))
     if not 0.0 < r.val_fraction < 1.0:
         raise ParameterError(f"recreation.val_fraction = {r.val_fraction} must be between 0 and 1")
     if r.guidance < 0:
         raise ParameterError(f"recreation.guidance = {r.guidance} must be >= 0")
-    positive("recreation.temperature", r.temperature)
-    known("recreation.genres", r.genres, GENRES)
-    known("pca.genres", config.pca.genres, GENRES)
-    if config.report.audio_format not in AUDIO_FORMATS:
-        raise ParameterError(
-            f"report.audio_format = {config.report.audio_format!r}; choose from {', '.join(AUDIO_FORMATS)}"
-        )
-    if config.report.players_per_genre < 0:
-        raise ParameterError(f"report.players_per_genre = {config.report.players_per_genre} must be >= 0")
+    _positive("recreation.temperature", r.temperature)
+    _known("recreation.genres", r.genres, GENRES)
 
 
-# ---------------------------------------------------------------------------------------------
-# presets
+def validate(config: StudyConfig) -> None:
+    """Value checks beyond types: positive sizes, known names and split protocols."""
+    d = config.data
+    _positive("data.clips_per_genre", d.clips_per_genre)
+    _positive("data.duration", d.duration)
+    _positive("data.sr", d.sr)
+    _positive("features.segment_maps", config.features.segment_maps)
+    _positive("features.workers", config.features.workers)
+    _validate_training(config)
+    _validate_recreation(config.recreation)
+    _known("pca.genres", config.pca.genres, GENRES)
+    rc = config.report
+    if rc.audio_format not in AUDIO_FORMATS:
+        raise ParameterError(f"report.audio_format = {rc.audio_format!r}; choose from {', '.join(AUDIO_FORMATS)}")
+    if rc.players_per_genre < 0:
+        raise ParameterError(f"report.players_per_genre = {rc.players_per_genre} must be >= 0")
 
 
-def demo() -> StudyConfig:
-    """Small enough for a 2-core CPU in a few minutes: 10 genres x 20 clips x 15 s, few epochs.
-
-    Training settings left out (``None``) are ``genrelab train``'s tuned defaults.
-    """
-    return StudyConfig(
-        preset="demo",
-        data=DataConfig(clips_per_genre=20, duration=15.0, seed=0),
-        features=FeaturesConfig(workers=2),
-        classifiers=ClassifiersConfig(
-            repeats=1,
-            dense=ModelConfig(split="random:0.3", epochs=30),
-            cnn=ModelConfig(split="random:0.3", epochs=20),
-            convlstm=ModelConfig(split="random:0.3", epochs=15),
-        ),
-        protocols=ProtocolsConfig(splits=("random:0.3",), models=("dense",), repeats=3, epochs=30),
-        recreation=RecreationConfig(epochs=10, batch_size=32, lr=1e-3, per_genre=4, seconds=6.0),
-        report=ReportConfig(title="genrelab demo (synthesised corpus)"),
-    )
-
-
-def paper() -> StudyConfig:
-    """The source study's settings and grid, plus honest protocols beside them.
-
-    Dense: Adam lr 1e-4 on 50/50 and 70/30 random splits (random_state 32), epochs 20/50/100,
-    batch 16/32/64. CNN: 100 epochs, batch 32, 60/40. Recreation: 20 epochs, batch 32, 80/20,
-    genres classical, pop, metal, blues. Protocols: fault-filtered (real GTZAN only) and
-    random 70/30, each over 5 seeds.
-    """
-    return StudyConfig(
-        preset="paper",
-        data=DataConfig(clips_per_genre=100, duration=30.0, seed=0),
-        classifiers=ClassifiersConfig(
-            repeats=1,
-            seed=32,
-            dense=ModelConfig(split="random:0.3", epochs=100, batch_size=32, lr=1e-4),
-            cnn=ModelConfig(split="random:0.4", epochs=100, batch_size=32, lr=1e-4),
-            convlstm=ModelConfig(split="random:0.4", epochs=100, batch_size=32, lr=1e-4),
-        ),
-        protocols=ProtocolsConfig(splits=("fault-filtered", "random:0.3"), models=CLASSIFIERS, repeats=5),
-        grid=GridConfig(enabled=True),
-        recreation=RecreationConfig(epochs=20, batch_size=32, lr=1e-4, val_fraction=0.2, per_genre=4),
-        report=ReportConfig(title="genrelab study (source-study settings)"),
-    )
-
-
-PRESETS: dict[str, Callable[[], StudyConfig]] = {"demo": demo, "paper": paper}
-
-
-def get_preset(name: str) -> StudyConfig:
-    """A preset by name; ParameterError listing the presets otherwise."""
-    if name not in PRESETS:
-        raise ParameterError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]()
-
-
-# ---------------------------------------------------------------------------------------------
-# hashing
-
-
-def _hashable(obj: Any) -> Any:
-    """Nested dict of ``obj`` without the fields marked ``hash: False``."""
-    if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _hashable(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("hash", True)
-        }
-    if isinstance(obj, (tuple, list)):
-        return [_hashable(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): _hashable(v) for k, v in obj.items()}
-    return obj
-
-
-def digest(obj: Any) -> str:
-    """A short stable hash of a JSON-able object (dataclasses allowed)."""
-    text = json.dumps(_hashable(obj), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def step_hash(step: str, *parts: Any) -> str:
-    """Hash of a step's name, the config parts it reads and its upstream steps' hashes."""
-    return digest({"step": step, "parts": list(parts)})
+__all__ = [
+    "AUDIO_FORMATS", "CLASSIFIERS", "GENERATION_FIELDS", "RECREATION_MODELS",
+    "ClassifiersConfig", "DataConfig", "FeaturesConfig", "GridConfig", "ModelConfig", "PcaConfig",
+    "ProtocolsConfig", "RecreationConfig", "ReportConfig", "StudyConfig",
+    "from_dict", "from_toml", "read_toml_file", "save_config", "validate",
+]
