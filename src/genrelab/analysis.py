@@ -68,7 +68,9 @@ def bhattacharyya(a: np.ndarray, b: np.ndarray, *, ridge: float = 0.0) -> float:
     return float(np.clip(np.exp(-db), 0.0, 1.0))
 
 
-def separability(x: np.ndarray, labels: Sequence[str], genres: Sequence[str], *, n_components: int | None = None) -> dict:
+def separability(
+    x: np.ndarray, labels: Sequence[str], genres: Sequence[str], *, n_components: int | None = None
+) -> dict:
     """PCA summary of one source: ``x (N, d)`` features, ``labels (N,)`` genres.
 
     Returns ``(summary, pipeline)``: the summary holds explained variance ratios, per-genre
@@ -155,7 +157,7 @@ def run_pca(run_dir: Path, *, genres: Sequence[str] = DEFAULT_GENRES, progress: 
         "overlap_method": OVERLAP_METHOD,
         "sources": results,
         "note": "each source is standardised and PCA'd on its own; recreated clips are short (seconds) "
-                "while original rows come from the run's feature table (whole clips)",
+        "while original rows come from the run's feature table (whole clips)",
     }
     RunDir(run_dir).write_metrics("pca", out)
     _plots(run_dir, data, pipes, results, genres)
@@ -186,15 +188,32 @@ def _plots(run_dir: Path, data, pipes, results, genres) -> None:
             continue
         x, y = data[source]
         bg = (pipe.transform(original[0])[:, :2], original[1]) if original is not None else None
-        panels.append({"title": source, "scores": pipe.transform(x)[:, :2], "labels": y, "background": bg,
-                       "ratio": results[source]["explained_variance_ratio"][:2]})
+        panels.append(
+            {
+                "title": source,
+                "scores": pipe.transform(x)[:, :2],
+                "labels": y,
+                "background": bg,
+                "ratio": results[source]["explained_variance_ratio"][:2],
+            }
+        )
     if "original" in pipes:
         x, y = data["original"]
-        panels.append({"title": "original", "scores": pipes["original"].transform(x)[:, :2], "labels": y,
-                       "background": None, "ratio": results["original"]["explained_variance_ratio"][:2]})
+        panels.append(
+            {
+                "title": "original",
+                "scores": pipes["original"].transform(x)[:, :2],
+                "labels": y,
+                "background": None,
+                "ratio": results["original"]["explained_variance_ratio"][:2],
+            }
+        )
     plots = RunDir(run_dir).plots
     save_figure(P.pca_scatter(panels, genres), plots / "pca_scatter.png")
-    save_figure(P.explained_variance({s: r["explained_variance_ratio"] for s, r in results.items()}),
-                plots / "pca_variance.png")
-    save_figure(P.genre_variance({s: r["per_genre_variance"] for s, r in results.items()}, genres),
-                plots / "pca_genre_variance.png")
+    save_figure(
+        P.explained_variance({s: r["explained_variance_ratio"] for s, r in results.items()}), plots / "pca_variance.png"
+    )
+    save_figure(
+        P.genre_variance({s: r["per_genre_variance"] for s, r in results.items()}, genres),
+        plots / "pca_genre_variance.png",
+    )

@@ -10,8 +10,16 @@ N_MELS: int = 128
 SEGMENT_SECONDS: float = 3.0  # the MFCC maps' segment length (130 frames at SR / HOP_LENGTH)
 
 GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
 )
 RECREATION_GENRES: tuple[str, ...] = ("classical", "pop", "metal", "blues")  # the source study's four
 

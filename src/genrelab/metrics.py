@@ -166,5 +166,12 @@ def shares(intended: Sequence[str], predicted: Sequence[str], genres: Sequence[s
     return {"overall": correct / n if n else None, "n": n, "correct": correct, "per_genre": per}
 
 
-__all__ = ["confusion", "metrics_from_confusion", "split_scores", "track_proba", "summarise", "shares",
-           "frechet_distance"]
+__all__ = [
+    "confusion",
+    "metrics_from_confusion",
+    "split_scores",
+    "track_proba",
+    "summarise",
+    "shares",
+    "frechet_distance",
+]

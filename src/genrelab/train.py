@@ -89,7 +89,9 @@ def deterministic(seed: int) -> Iterator[torch.Generator]:
         torch.random.set_rng_state(state)
 
 
-def group_holdout(groups: Sequence[str], labels: np.ndarray, fraction: float, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def group_holdout(
+    groups: Sequence[str], labels: np.ndarray, fraction: float, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices into (fit, val) with whole groups (tracks) on one side, stratified-ish.
 
     For each label, ``round(fraction * n_groups)`` of its groups (at least one when the label
@@ -110,7 +112,9 @@ def group_holdout(groups: Sequence[str], labels: np.ndarray, fraction: float, *,
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def _step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def _step_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits; models may define ``loss(x, y, criterion)`` (e.g. ensembles)."""
     if hasattr(model, "loss"):
         return model.loss(x, y, criterion)
@@ -171,10 +175,18 @@ def fit(
             return {"val_loss": vl, "val_acc": va}
 
         result = train_epochs(
-            model, optimiser, epochs=config.epochs, batch_size=config.batch_size,
-            order=lambda: torch.randperm(n, generator=gen).to(device), batch_loss=batch_loss, validate=validate,
-            scheduler=_scheduler(optimiser, config, steps_per_epoch), min_delta=1e-6, patience=config.patience,
-            progress=progress, description=description,
+            model,
+            optimiser,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            order=lambda: torch.randperm(n, generator=gen).to(device),
+            batch_loss=batch_loss,
+            validate=validate,
+            scheduler=_scheduler(optimiser, config, steps_per_epoch),
+            min_delta=1e-6,
+            patience=config.patience,
+            progress=progress,
+            description=description,
         )
     model.eval()
     return result
@@ -231,8 +243,11 @@ def train_epochs(
             total_loss += float(loss.detach()) * len(idx)
             for key, value in batch_counts.items():
                 counts[key] = counts.get(key, 0) + value
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / len(perm),
-                               **{key: value / len(perm) for key, value in counts.items()}}
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total_loss / len(perm),
+            **{key: value / len(perm) for key, value in counts.items()},
+        }
         row.update(validate())
         val_loss = row.get("val_loss")
         if val_loss is not None:
@@ -262,7 +277,9 @@ def _scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module, *, batch_size: int = 256) -> tuple[float, float]:
+def evaluate_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module, *, batch_size: int = 256
+) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (eval mode) on tensors ``x``, ``y``."""
     was_training = model.training
     model.eval()
@@ -284,8 +301,16 @@ def predict_proba(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, dev
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 0))
 
 
-def save_checkpoint(path: Path, *, name: str, kind: str, model: nn.Module, labels: Sequence[str],
-                    extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: Path,
+    *,
+    name: str,
+    kind: str,
+    model: nn.Module,
+    labels: Sequence[str],
+    extra: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Path:
     """Write ``{"name", "kind", "config", "state_dict", "labels", "created", **extra}`` atomically.
 
     ``config`` defaults to ``model.config_dict()`` (models without one pass their config dict).
@@ -296,7 +321,7 @@ def save_checkpoint(path: Path, *, name: str, kind: str, model: nn.Module, label
         "config": model.config_dict() if config is None else config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "labels": list(labels),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
     return write_with(path, lambda tmp: torch.save(ckpt, tmp))
@@ -321,5 +346,16 @@ def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[nn.Module, dict
     return model.to(device).eval(), ckpt
 
 
-__all__ = ["TrainConfig", "FitResult", "fit", "train_epochs", "predict_proba", "group_holdout", "deterministic",
-           "save_checkpoint", "load_checkpoint", "evaluate_loss", "SCHEDULES"]
+__all__ = [
+    "TrainConfig",
+    "FitResult",
+    "fit",
+    "train_epochs",
+    "predict_proba",
+    "group_holdout",
+    "deterministic",
+    "save_checkpoint",
+    "load_checkpoint",
+    "evaluate_loss",
+    "SCHEDULES",
+]

@@ -14,5 +14,15 @@ from genrelab.classify.inputs import log_columns_of
 from genrelab.classify.training import new_model, train_classifiers, train_config_for
 from genrelab.constants import SR
 
-__all__ = ["train_classifiers", "train_config_for", "new_model", "log_columns_of", "Classifier", "trained_classifiers",
-           "default_model", "predict_files", "evaluate_classifiers", "SR"]
+__all__ = [
+    "train_classifiers",
+    "train_config_for",
+    "new_model",
+    "log_columns_of",
+    "Classifier",
+    "trained_classifiers",
+    "default_model",
+    "predict_files",
+    "evaluate_classifiers",
+    "SR",
+]

@@ -19,8 +19,9 @@ from genrelab.rundir import RunDir, RunPath
 __all__ = ["predict_files", "evaluate_classifiers"]
 
 
-def predict_files(run_dir: RunPath, files: Sequence[Path], *, model: str | None = None, top: int = 3,
-                  device: str = "cpu") -> list[dict]:
+def predict_files(
+    run_dir: RunPath, files: Sequence[Path], *, model: str | None = None, top: int = 3, device: str = "cpu"
+) -> list[dict]:
     """Classify audio files; one dict per file, in order.
 
     Success: ``{"file", "genre", "probabilities": {genre: p, ...} (all classes, descending),
@@ -45,8 +46,15 @@ def predict_files(run_dir: RunPath, files: Sequence[Path], *, model: str | None 
             continue
         order = np.argsort(-p, kind="stable")
         probs = {clf.labels[i]: float(p[i]) for i in order}
-        results.append({"file": str(f), "genre": clf.labels[order[0]], "probabilities": probs,
-                        "top": [[clf.labels[i], float(p[i])] for i in order[:top]], "model": clf.name})
+        results.append(
+            {
+                "file": str(f),
+                "genre": clf.labels[order[0]],
+                "probabilities": probs,
+                "top": [[clf.labels[i], float(p[i])] for i in order[:top]],
+                "model": clf.name,
+            }
+        )
     return results
 
 
@@ -55,8 +63,15 @@ def _set_name(data: Path) -> str:
     return data.stem if data.is_file() else data.name
 
 
-def evaluate_classifiers(run_dir: RunPath, data: Path, *, models: Sequence[str] | None = None,
-                         device: str = "cpu", progress: bool = True, plots: bool = True) -> dict[str, dict]:
+def evaluate_classifiers(
+    run_dir: RunPath,
+    data: Path,
+    *,
+    models: Sequence[str] | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    plots: bool = True,
+) -> dict[str, dict]:
     """Score trained classifiers on another set (every row is test data).
 
     ``data``: an audio folder (features cached in ``RUN/evaluations/<set>/``) or a feature CSV.
@@ -81,23 +96,40 @@ def evaluate_classifiers(run_dir: RunPath, data: Path, *, models: Sequence[str] 
         if unknown:
             raise DatasetError(f"{data} has labels {unknown} that model {clf.name!r} was not trained on ({clf.labels})")
         labels = clf.labels
-        y = np.searchsorted(labels, rows.labels) if labels == sorted(labels) else np.array([labels.index(v) for v in rows.labels])
+        y = (
+            np.searchsorted(labels, rows.labels)
+            if labels == sorted(labels)
+            else np.array([labels.index(v) for v in rows.labels])
+        )
         if spec.kind == "maps" and rows.x.shape[1:] != (clf.module.config.n_mfcc, clf.frames):
-            raise DatasetError(f"{data}: MFCC maps of shape {rows.x.shape[1:]}, model {clf.name!r} was trained on "
-                               f"({clf.module.config.n_mfcc}, {clf.frames})")
+            raise DatasetError(
+                f"{data}: MFCC maps of shape {rows.x.shape[1:]}, model {clf.name!r} was trained on "
+                f"({clf.module.config.n_mfcc}, {clf.frames})"
+            )
         proba = clf.proba(rows.x) if spec.kind == "maps" else clf.predict_proba_features(features.table)
         scores = split_scores(y, proba)
         if rows.segmented:
             tp, ty, _ = track_proba(proba, rows.tracks, y)
             scores["track_accuracy"] = float((tp.argmax(1) == ty).mean())
         metrics = summarise([scores], confusion(y, proba.argmax(1), n_classes=len(labels)), labels)
-        metrics.update(model=clf.name, kind=clf.kind, protocol=f"evaluate:{set_name}", repeats=1, n_splits=1,
-                       n_train=0, n_test=int(len(y)), n_tracks=int(len(np.unique(rows.tracks))),
-                       segmented=bool(rows.segmented), data=str(data), history=[])
+        metrics.update(
+            model=clf.name,
+            kind=clf.kind,
+            protocol=f"evaluate:{set_name}",
+            repeats=1,
+            n_splits=1,
+            n_train=0,
+            n_test=int(len(y)),
+            n_tracks=int(len(np.unique(rows.tracks))),
+            segmented=bool(rows.segmented),
+            data=str(data),
+            history=[],
+        )
         run.write_metrics(f"{clf.name}.{set_name}", metrics)
         if plots:
-            first = FirstSplit(split=Split(name=set_name, train=np.array([], dtype=np.int64), test=np.arange(len(y))),
-                               proba=proba)
+            first = FirstSplit(
+                split=Split(name=set_name, train=np.array([], dtype=np.int64), test=np.arange(len(y))), proba=proba
+            )
             write_plots(spec, rows, labels, y, metrics, first, run, prefix=f"{clf.name}.{set_name}")
         results[clf.name] = metrics
     return results

@@ -48,8 +48,16 @@ class Classifier:
     ``module`` is the torch module (eval mode); ``labels`` its class names in output order.
     """
 
-    def __init__(self, *, name: str, kind: str, labels: list[str], module: nn.Module, checkpoint: dict[str, Any],
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        labels: list[str],
+        module: nn.Module,
+        checkpoint: dict[str, Any],
+        device: str = "cpu",
+    ) -> None:
         self.name, self.kind, self.labels, self.module = name, kind, labels, module
         self.checkpoint = checkpoint
         self.device = device
@@ -71,7 +79,9 @@ class Classifier:
             have = trained_classifiers(run)
             raise DatasetError(f"{run} has no trained {name!r} model; trained: {have or 'none'}")
         module, ckpt = load_checkpoint(run.model(name), device=device)
-        return cls(name=name, kind=ckpt["kind"], labels=list(ckpt["labels"]), module=module, checkpoint=ckpt, device=device)
+        return cls(
+            name=name, kind=ckpt["kind"], labels=list(ckpt["labels"]), module=module, checkpoint=ckpt, device=device
+        )
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         """``(N, n_classes)`` probabilities for model inputs ``x (N, ...)``."""

@@ -52,14 +52,21 @@ def table_rows(table: pd.DataFrame, *, where: str = "feature table") -> Rows:
     cols = list(FEATURE_COLUMNS)
     missing = [c for c in ["filename", "label", *cols] if c not in table.columns]
     if missing:
-        raise DatasetError(f"{where} lacks columns {missing[:5]}{' ...' if len(missing) > 5 else ''}; expected the public CSV layout")
+        raise DatasetError(
+            f"{where} lacks columns {missing[:5]}{' ...' if len(missing) > 5 else ''}; expected the public CSV layout"
+        )
     x = table[cols].to_numpy(dtype=np.float32)
     if not np.all(np.isfinite(x)):
         bad = table["filename"][~np.isfinite(x).all(1)].astype(str).tolist()
         raise DatasetError(f"{where} has NaN/inf feature values in rows {bad[:5]}")
     names = table["filename"].astype(str).to_numpy()
-    return Rows(x=x, labels=table["label"].astype(str).to_numpy(), names=names,
-                tracks=np.array([track_id_of(n) for n in names]), columns=cols)
+    return Rows(
+        x=x,
+        labels=table["label"].astype(str).to_numpy(),
+        names=names,
+        tracks=np.array([track_id_of(n) for n in names]),
+        columns=cols,
+    )
 
 
 class ModelInput:
@@ -71,8 +78,14 @@ class ModelInput:
         """The rows ``spec`` trains on from a FeatureSet."""
         raise NotImplementedError
 
-    def new_model(self, spec: ModelSpec, x_train: np.ndarray, n_classes: int, overrides: Mapping[str, Any],
-                  columns: Sequence[str] | None) -> nn.Module:
+    def new_model(
+        self,
+        spec: ModelSpec,
+        x_train: np.ndarray,
+        n_classes: int,
+        overrides: Mapping[str, Any],
+        columns: Sequence[str] | None,
+    ) -> nn.Module:
         """A fresh model for ``x_train``, its input normalisation fitted on those rows."""
         raise NotImplementedError
 
@@ -97,8 +110,14 @@ class FeatureInput(ModelInput):
     def rows(self, spec: ModelSpec, features: FeatureSet) -> Rows:
         return table_rows(features.table)
 
-    def new_model(self, spec: ModelSpec, x_train: np.ndarray, n_classes: int, overrides: Mapping[str, Any],
-                  columns: Sequence[str] | None) -> nn.Module:
+    def new_model(
+        self,
+        spec: ModelSpec,
+        x_train: np.ndarray,
+        n_classes: int,
+        overrides: Mapping[str, Any],
+        columns: Sequence[str] | None,
+    ) -> nn.Module:
         cfg = dict(overrides)
         cfg.setdefault("log_columns", log_columns_of(columns or []))
         cfg.update(n_features=x_train.shape[1], n_classes=n_classes)
@@ -107,8 +126,10 @@ class FeatureInput(ModelInput):
         return model
 
     def checkpoint_extra(self, model: nn.Module, rows: Rows) -> dict[str, Any]:
-        return {"feature_columns": rows.columns,
-                "scaler": {"mean": model.mean.cpu().numpy(), "scale": model.scale.cpu().numpy()}}
+        return {
+            "feature_columns": rows.columns,
+            "scaler": {"mean": model.mean.cpu().numpy(), "scale": model.scale.cpu().numpy()},
+        }
 
     def audio_inputs(self, y: np.ndarray, checkpoint: Mapping[str, Any], module: nn.Module, name: str) -> np.ndarray:
         from genrelab.features import extract_clip
@@ -130,11 +151,21 @@ class MapInput(ModelInput):
         maps = features.maps
         if maps is None or len(maps.maps) == 0:
             raise ParameterError(f"{spec.name} needs audio (MFCC maps); a feature table has none")
-        return Rows(x=np.asarray(maps.maps, dtype=np.float32), labels=np.asarray(maps.label).astype(str),
-                    tracks=np.asarray(maps.track).astype(str), names=np.asarray(maps.filename).astype(str))
+        return Rows(
+            x=np.asarray(maps.maps, dtype=np.float32),
+            labels=np.asarray(maps.label).astype(str),
+            tracks=np.asarray(maps.track).astype(str),
+            names=np.asarray(maps.filename).astype(str),
+        )
 
-    def new_model(self, spec: ModelSpec, x_train: np.ndarray, n_classes: int, overrides: Mapping[str, Any],
-                  columns: Sequence[str] | None) -> nn.Module:
+    def new_model(
+        self,
+        spec: ModelSpec,
+        x_train: np.ndarray,
+        n_classes: int,
+        overrides: Mapping[str, Any],
+        columns: Sequence[str] | None,
+    ) -> nn.Module:
         cfg = dict(overrides)
         cfg.update(n_mfcc=x_train.shape[1], frames=x_train.shape[2], n_classes=n_classes)
         model = build_model(spec.name, **cfg)
@@ -147,8 +178,9 @@ class MapInput(ModelInput):
     def audio_inputs(self, y: np.ndarray, checkpoint: Mapping[str, Any], module: nn.Module, name: str) -> np.ndarray:
         from genrelab.features import mfcc
 
-        return map_windows(mfcc(y, sr=SR), n_mfcc=int(module.config.n_mfcc), frames=int(checkpoint["frames"]),
-                           name=name)
+        return map_windows(
+            mfcc(y, sr=SR), n_mfcc=int(module.config.n_mfcc), frames=int(checkpoint["frames"]), name=name
+        )
 
     def example_vectors(self, rows: Rows) -> np.ndarray:
         return rows.x

@@ -37,14 +37,25 @@ from genrelab.train import TrainConfig, deterministic, fit, predict_proba, save_
 __all__ = ["train_classifiers", "train_config_for", "new_model", "write_plots", "FirstSplit"]
 
 
-def new_model(spec: ModelSpec, x_train: np.ndarray, n_classes: int, overrides: Mapping[str, Any],
-              columns: Sequence[str] | None = None) -> nn.Module:
+def new_model(
+    spec: ModelSpec,
+    x_train: np.ndarray,
+    n_classes: int,
+    overrides: Mapping[str, Any],
+    columns: Sequence[str] | None = None,
+) -> nn.Module:
     """A fresh model of ``spec`` for training rows ``x_train``, normalisation fitted on them."""
     return inputs_for(spec).new_model(spec, x_train, n_classes, overrides, columns)
 
 
-def train_config_for(name: str, *, epochs: int | None = None, batch_size: int | None = None,
-                     lr: float | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+def train_config_for(
+    name: str,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
     """The :class:`genrelab.train.TrainConfig` ``genrelab train`` uses for model ``name``."""
     given = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     d = {**get_spec(name).defaults, **dict(overrides or {}), **given}
@@ -87,11 +98,23 @@ def train_classifiers(
     rows = {s.name: inputs_for(s).rows(s, features) for s in specs}  # fail early, before any training
     results: dict[str, dict] = {}
     for spec in specs:
-        cfg = train_config_for(spec.name, epochs=epochs, batch_size=batch_size, lr=lr,
-                               overrides=(train_config or {}).get(spec.name))
+        cfg = train_config_for(
+            spec.name, epochs=epochs, batch_size=batch_size, lr=lr, overrides=(train_config or {}).get(spec.name)
+        )
         overrides = dict((model_config or {}).get(spec.name, {}))
-        results[spec.name] = _train_one(spec, rows[spec.name], run, split=split, repeats=repeats, config=cfg,
-                                        overrides=overrides, seed=seed, device=device, progress=progress, plots=plots)
+        results[spec.name] = _train_one(
+            spec,
+            rows[spec.name],
+            run,
+            split=split,
+            repeats=repeats,
+            config=cfg,
+            overrides=overrides,
+            seed=seed,
+            device=device,
+            progress=progress,
+            plots=plots,
+        )
     return results
 
 
@@ -107,8 +130,20 @@ class FirstSplit:
     stopped_early: bool = False
 
 
-def _train_one(spec: ModelSpec, rows: Rows, run: RunDir, *, split: str, repeats: int, config: TrainConfig,
-               overrides: dict[str, Any], seed: int, device: str, progress: bool, plots: bool) -> dict:
+def _train_one(
+    spec: ModelSpec,
+    rows: Rows,
+    run: RunDir,
+    *,
+    split: str,
+    repeats: int,
+    config: TrainConfig,
+    overrides: dict[str, Any],
+    seed: int,
+    device: str,
+    progress: bool,
+    plots: bool,
+) -> dict:
     """All splits of one model; writes its checkpoint (first split), metrics and plots."""
     labels = sorted(np.unique(rows.labels).tolist())
     if len(labels) < 2:
@@ -120,9 +155,20 @@ def _train_one(spec: ModelSpec, rows: Rows, run: RunDir, *, split: str, repeats:
     first: FirstSplit | None = None
     for r in range(repeats):
         for k, sp in enumerate(make_splits(split, rows.tracks, rows.labels, seed=seed + r)):
-            scores, proba, done = _fit_split(spec, inputs, rows, y, labels, sp, config=config, overrides=overrides,
-                                             run_seed=seed + r * 1000 + k, device=device, progress=progress,
-                                             label=f" repeat {r + 1}/{repeats}" if repeats > 1 else "")
+            scores, proba, done = _fit_split(
+                spec,
+                inputs,
+                rows,
+                y,
+                labels,
+                sp,
+                config=config,
+                overrides=overrides,
+                run_seed=seed + r * 1000 + k,
+                device=device,
+                progress=progress,
+                label=f" repeat {r + 1}/{repeats}" if repeats > 1 else "",
+            )
             per_split.append(scores)
             cm += confusion(y[sp.test], proba.argmax(1), n_classes=len(labels))
             first = first or done
@@ -130,15 +176,32 @@ def _train_one(spec: ModelSpec, rows: Rows, run: RunDir, *, split: str, repeats:
     metrics = summarise(per_split, cm, labels)
     sp = first.split
     metrics.update(
-        model=spec.name, kind=spec.kind, protocol=split, repeats=repeats, n_splits=len(per_split), seed=seed,
-        n_train=int(len(sp.train)), n_test=int(len(sp.test)), n_tracks=int(len(np.unique(rows.tracks))),
-        segmented=bool(rows.segmented), checkpoint_split=sp.name,
+        model=spec.name,
+        kind=spec.kind,
+        protocol=split,
+        repeats=repeats,
+        n_splits=len(per_split),
+        seed=seed,
+        n_train=int(len(sp.train)),
+        n_test=int(len(sp.test)),
+        n_tracks=int(len(np.unique(rows.tracks))),
+        segmented=bool(rows.segmented),
+        checkpoint_split=sp.name,
         test_tracks=sorted({str(t) for t in rows.tracks[sp.test]}),
-        history=first.history, best_epoch=first.best_epoch, stopped_early=first.stopped_early,
-        train_config=dataclasses.asdict(config), model_config=first.model.config_dict(),
+        history=first.history,
+        best_epoch=first.best_epoch,
+        stopped_early=first.stopped_early,
+        train_config=dataclasses.asdict(config),
+        model_config=first.model.config_dict(),
     )
-    extra = {"protocol": split, "split": sp.name, "frames": None, "feature_columns": None, "scaler": None,
-             **inputs.checkpoint_extra(first.model, rows)}
+    extra = {
+        "protocol": split,
+        "split": sp.name,
+        "frames": None,
+        "feature_columns": None,
+        "scaler": None,
+        **inputs.checkpoint_extra(first.model, rows),
+    }
     save_checkpoint(run.model(spec.name), name=spec.name, kind=spec.kind, model=first.model, labels=labels, extra=extra)
     run.write_metrics(spec.name, metrics)
     if plots:
@@ -146,28 +209,68 @@ def _train_one(spec: ModelSpec, rows: Rows, run: RunDir, *, split: str, repeats:
     return metrics
 
 
-def _fit_split(spec: ModelSpec, inputs: ModelInput, rows: Rows, y: np.ndarray, labels: list[str], sp: Split, *,
-               config: TrainConfig, overrides: dict[str, Any], run_seed: int, device: str, progress: bool,
-               label: str) -> tuple[dict, np.ndarray, FirstSplit]:
+def _fit_split(
+    spec: ModelSpec,
+    inputs: ModelInput,
+    rows: Rows,
+    y: np.ndarray,
+    labels: list[str],
+    sp: Split,
+    *,
+    config: TrainConfig,
+    overrides: dict[str, Any],
+    run_seed: int,
+    device: str,
+    progress: bool,
+    label: str,
+) -> tuple[dict, np.ndarray, FirstSplit]:
     """Train on one split, score its test rows: ``(scores, proba (n_test, n_classes), FirstSplit)``."""
     check_no_leak(sp, rows.tracks)
     if len(sp.train) == 0 or len(sp.test) == 0:
         raise DatasetError(f"split {sp.name!r} leaves no training or no test rows for these {len(rows.tracks)} rows")
     with deterministic(run_seed):  # seeded initialisation
         model = inputs.new_model(spec, rows.x[sp.train], len(labels), overrides, rows.columns)
-    res = fit(model, rows.x[sp.train], y[sp.train], config=config, groups=rows.tracks[sp.train],
-              seed=run_seed, device=device, progress=progress, description=f"{spec.name} {sp.name}{label}")
+    res = fit(
+        model,
+        rows.x[sp.train],
+        y[sp.train],
+        config=config,
+        groups=rows.tracks[sp.train],
+        seed=run_seed,
+        device=device,
+        progress=progress,
+        description=f"{spec.name} {sp.name}{label}",
+    )
     proba = predict_proba(model, rows.x[sp.test], device=device)
     scores = split_scores(y[sp.test], proba)
     if rows.segmented:
         tp, ty, _ = track_proba(proba, rows.tracks[sp.test], y[sp.test])
         scores["track_accuracy"] = float((tp.argmax(1) == ty).mean())
-    return scores, proba, FirstSplit(split=sp, proba=proba, model=model, history=res.history,
-                                     best_epoch=res.best_epoch, stopped_early=res.stopped_early)
+    return (
+        scores,
+        proba,
+        FirstSplit(
+            split=sp,
+            proba=proba,
+            model=model,
+            history=res.history,
+            best_epoch=res.best_epoch,
+            stopped_early=res.stopped_early,
+        ),
+    )
 
 
-def write_plots(spec: ModelSpec, rows: Rows, labels: list[str], y: np.ndarray, metrics: dict, first: FirstSplit,
-                run: RunDir, *, prefix: str | None = None) -> None:
+def write_plots(
+    spec: ModelSpec,
+    rows: Rows,
+    labels: list[str],
+    y: np.ndarray,
+    metrics: dict,
+    first: FirstSplit,
+    run: RunDir,
+    *,
+    prefix: str | None = None,
+) -> None:
     """Curves, confusion matrix, per-class report and misclassified examples of the first split."""
     from genrelab.plots import classify as P
     from genrelab.plots import save_figure
@@ -175,8 +278,10 @@ def write_plots(spec: ModelSpec, rows: Rows, labels: list[str], y: np.ndarray, m
     prefix = prefix or spec.name
     if metrics.get("history"):
         save_figure(P.curves(metrics["history"], title=spec.name), run.plot(f"{prefix}_curves"))
-    save_figure(P.confusion(np.array(metrics["confusion_matrix"]), labels, title=f"{prefix} ({metrics['protocol']})"),
-                run.plot(f"{prefix}_confusion"))
+    save_figure(
+        P.confusion(np.array(metrics["confusion_matrix"]), labels, title=f"{prefix} ({metrics['protocol']})"),
+        run.plot(f"{prefix}_confusion"),
+    )
     save_figure(P.report(metrics["per_class"], title=prefix), run.plot(f"{prefix}_report"))
     test = first.split.test
     pred = first.proba.argmax(1)

@@ -14,6 +14,7 @@ import typer
 
 from genrelab.errors import GenrelabError
 
+
 class _Typer(typer.Typer):
     """A Typer whose commands turn GenrelabError into ``error: <message>`` and exit code 2."""
 
@@ -59,11 +60,13 @@ def pick_device(device: str | None) -> str:
 
 
 # Command modules register themselves on ``app`` when imported.
-from genrelab.cli import commands_data  # noqa: E402,F401
-from genrelab.cli import commands_features  # noqa: E402,F401
-from genrelab.cli import commands_classify  # noqa: E402,F401
-from genrelab.cli import commands_recreate  # noqa: E402,F401
-from genrelab.cli import commands_study  # noqa: E402,F401
+from genrelab.cli import (  # noqa: E402
+    commands_classify,  # noqa: E402,F401
+    commands_data,  # noqa: E402,F401
+    commands_features,  # noqa: E402,F401
+    commands_recreate,  # noqa: E402,F401
+    commands_study,  # noqa: E402,F401
+)
 
 
 def main() -> None:

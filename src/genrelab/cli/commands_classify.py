@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from genrelab.errors import ParameterError
 MODEL_HELP = "dense | cnn | convlstm | all (the three classifiers) | recreate-lstm | recreate-dense; repeatable"
 
 
-def _model_names(models: List[str]) -> list[str]:
+def _model_names(models: list[str]) -> list[str]:
     from genrelab.models import CLASSIFIERS, MODELS
 
     names: list[str] = []
@@ -33,17 +32,18 @@ def _model_names(models: List[str]) -> list[str]:
 @app.command()
 def train(
     data: Path = typer.Argument(..., help="audio folder or feature CSV (public layout)"),
-    model: List[str] = typer.Option(["dense"], "--model", "-m", help=MODEL_HELP),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="run folder (created; other models in it are kept); default runs/<DATA name>"),
+    model: list[str] = typer.Option(["dense"], "--model", "-m", help=MODEL_HELP),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="run folder (created; other models in it are kept); default runs/<DATA name>"
+    ),
     split: str = typer.Option("random:0.3", help="random:<test_fraction> | fault-filtered | kfold:<k>"),
     repeats: int = typer.Option(1, min=1, help="rerun the protocol over this many seeds (seed, seed+1, ...)"),
-    epochs: Optional[int] = typer.Option(None, min=1, help="default: the model's own (see docs)"),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="default: the model's own"),
-    lr: Optional[float] = typer.Option(None, help="default: the model's own"),
+    epochs: int | None = typer.Option(None, min=1, help="default: the model's own (see docs)"),
+    batch_size: int | None = typer.Option(None, min=1, help="default: the model's own"),
+    lr: float | None = typer.Option(None, help="default: the model's own"),
     seed: int = typer.Option(32, help="split and initialisation seed"),
     workers: int = typer.Option(1, min=1, help="feature-extraction workers for an audio folder"),
-    device: Optional[str] = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
+    device: str | None = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Train classifiers (and/or recreation models) on DATA; writes models/, metrics/, plots/ in OUT."""
@@ -69,12 +69,25 @@ def train(
     if classifiers:
         from genrelab.classify import train_classifiers
 
-        results = train_classifiers(features, classifiers, out, split=split, repeats=repeats, epochs=epochs,
-                                    batch_size=batch_size, lr=lr, seed=seed, device=dev, progress=not quiet)
+        results = train_classifiers(
+            features,
+            classifiers,
+            out,
+            split=split,
+            repeats=repeats,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=dev,
+            progress=not quiet,
+        )
         for name, m in results.items():
             extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""
-            console.print(f"{name}: accuracy {m['accuracy']:.3f} ± {m['accuracy_std']:.3f}{extra}, "
-                          f"macro F1 {m['macro_f1']:.3f} ({m['protocol']}, {m['n_splits']} split(s))")
+            console.print(
+                f"{name}: accuracy {m['accuracy']:.3f} ± {m['accuracy_std']:.3f}{extra}, "
+                f"macro F1 {m['macro_f1']:.3f} ({m['protocol']}, {m['n_splits']} split(s))"
+            )
     if recreation:
         from genrelab.recreation import train_recreation
 
@@ -89,8 +102,8 @@ def train(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
     data: Path = typer.Argument(..., help="audio folder or feature CSV; every row is test data"),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="classifier(s); default: all trained"),
-    device: Optional[str] = typer.Option(None, help="cpu | cuda"),
+    model: list[str] | None = typer.Option(None, "--model", "-m", help="classifier(s); default: all trained"),
+    device: str | None = typer.Option(None, help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score trained classifiers on another set; writes metrics/<model>.<set>.json."""
@@ -103,17 +116,21 @@ def evaluate(
     console = Console()
     for name, m in results.items():
         extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""
-        console.print(f"{name} on {m['protocol'].split(':', 1)[1]}: accuracy {m['accuracy']:.3f}{extra}, "
-                      f"macro F1 {m['macro_f1']:.3f} ({m['n_test']} rows)")
+        console.print(
+            f"{name} on {m['protocol'].split(':', 1)[1]}: accuracy {m['accuracy']:.3f}{extra}, "
+            f"macro F1 {m['macro_f1']:.3f} ({m['n_test']} rows)"
+        )
 
 
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
-    files: List[Path] = typer.Argument(..., help="audio files, at least 3 s each"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="default: the trained classifier with the best accuracy"),
+    files: list[Path] = typer.Argument(..., help="audio files, at least 3 s each"),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="default: the trained classifier with the best accuracy"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list of {file, genre, probabilities}"),
-    device: Optional[str] = typer.Option(None, help="cpu | cuda"),
+    device: str | None = typer.Option(None, help="cpu | cuda"),
 ) -> None:
     """Top three genres per audio file. A bad file prints its reason; exit 1 if any file failed."""
     from rich.console import Console
@@ -127,8 +144,12 @@ def predict(
     results = predict_files(run_dir, files, model=model, device=pick_device(device))
     failed = [r for r in results if "error" in r]
     if as_json:
-        rows = [{"file": r["file"], "error": r["error"]} if "error" in r else
-                {"file": r["file"], "genre": r["genre"], "probabilities": r["probabilities"]} for r in results]
+        rows = [
+            {"file": r["file"], "error": r["error"]}
+            if "error" in r
+            else {"file": r["file"], "genre": r["genre"], "probabilities": r["probabilities"]}
+            for r in results
+        ]
         typer.echo(json.dumps(rows, indent=2))
     else:
         console = Console()

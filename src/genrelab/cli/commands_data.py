@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from genrelab.constants import GENRES
 from genrelab.cli import app
+from genrelab.constants import GENRES
 from genrelab.errors import ParameterError
 
 
@@ -21,7 +21,7 @@ def synth(
     duration: Annotated[float, typer.Option(help="Seconds per clip.")] = 30.0,
     sr: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 22050,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
-    genres: Annotated[Optional[str], typer.Option(help="Comma-separated genres (default: all ten).")] = None,
+    genres: Annotated[str | None, typer.Option(help="Comma-separated genres (default: all ten).")] = None,
 ) -> None:
     """Write a procedurally synthesised ten-genre corpus in the GTZAN layout."""
     if clips_per_genre < 1:

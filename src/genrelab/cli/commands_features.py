@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -14,11 +13,15 @@ from genrelab.cli import app
 @app.command()
 def extract(
     data: Path = typer.Argument(..., help="Audio folder (any GTZAN layout) or a single audio file."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output table (CSV); a .parquet copy and skipped.csv go beside it."),
-    segment: Optional[float] = typer.Option(None, "--segment", help="Rows per SECONDS-long segment (3 -> ten per 30 s clip)."),
+    out: Path = typer.Option(
+        ..., "-o", "--out", help="Output table (CSV); a .parquet copy and skipped.csv go beside it."
+    ),
+    segment: float | None = typer.Option(
+        None, "--segment", help="Rows per SECONDS-long segment (3 -> ten per 30 s clip)."
+    ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port."),
-    maps: Optional[Path] = typer.Option(None, "--maps", help="Also write MFCC maps to DIR/maps.npz."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port."),
+    maps: Path | None = typer.Option(None, "--maps", help="Also write MFCC maps to DIR/maps.npz."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Extract the 57 GTZAN features in the public CSV layout (resumes into the same output)."""
@@ -33,8 +36,9 @@ def extract(
         dataset = discover(data)
         clips = list(dataset.clips)
         pre_skipped = [(str(p), r) for p, r in dataset.skipped]
-    table = extract_table(clips, segment=segment, workers=workers, scheduler=scheduler, out=out,
-                          maps_dir=maps, progress=progress)
+    table = extract_table(
+        clips, segment=segment, workers=workers, scheduler=scheduler, out=out, maps_dir=maps, progress=progress
+    )
     skipped = pre_skipped + list(table.attrs.get("skipped", []))
     if pre_skipped:
         from genrelab.features.table import write_skipped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,7 +37,7 @@ def recreate(
     guidance: float = typer.Option(0.0, help="weight of the trained cnn's guidance (0: none)"),
     temperature: float = typer.Option(0.5, help="noise scale x the validation residual std (0: deterministic)"),
     seed: int = typer.Option(0, help="generation seed"),
-    device: Optional[str] = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
+    device: str | None = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Generate genre clips with the recreation models, invert them to audio and reclassify them."""
@@ -47,8 +46,18 @@ def recreate(
 
     from genrelab.recreation import recreate as run
 
-    res = run(run_dir, genres=_genres(genres), per_genre=per_genre, seconds=seconds, models=_models(model),
-              guidance=guidance, temperature=temperature, seed=seed, device=pick_device(device), progress=not quiet)
+    res = run(
+        run_dir,
+        genres=_genres(genres),
+        per_genre=per_genre,
+        seconds=seconds,
+        models=_models(model),
+        guidance=guidance,
+        temperature=temperature,
+        seed=seed,
+        device=pick_device(device),
+        progress=not quiet,
+    )
     console = Console()
     table = Table(title="share classified as the intended genre")
     sources = [*res["models"], "oracle", "real"]
@@ -81,8 +90,10 @@ def pca(
     console = Console()
     for source, s in res["sources"].items():
         ev = s["explained_variance_ratio"]
-        console.print(f"{source}: {s['n_clips']} clips, PC1+PC2 explain {100 * sum(ev[:2]):.0f} %, "
-                      f"silhouette {_fmt(s['silhouette'])}")
+        console.print(
+            f"{source}: {s['n_clips']} clips, PC1+PC2 explain {100 * sum(ev[:2]):.0f} %, "
+            f"silhouette {_fmt(s['silhouette'])}"
+        )
     console.print(f"wrote {Path(run_dir) / 'metrics' / 'pca.json'} and plots/pca_*.png")
 
 

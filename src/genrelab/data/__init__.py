@@ -8,8 +8,15 @@ from genrelab.data.gtzan import LAYOUTS, Clip, Dataset, discover, track_id_of
 from genrelab.data.splits import Split, check_no_leak, make_splits, parse_protocol
 
 __all__ = [
-    "LAYOUTS", "Clip", "Dataset", "discover", "track_id_of",
-    "Split", "check_no_leak", "make_splits", "parse_protocol",
+    "LAYOUTS",
+    "Clip",
+    "Dataset",
+    "discover",
+    "track_id_of",
+    "Split",
+    "check_no_leak",
+    "make_splits",
+    "parse_protocol",
 ]  # synthesise_corpus is loaded lazily (below), so it is left out of star imports
 
 

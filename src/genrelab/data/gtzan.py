@@ -179,4 +179,4 @@ def _reason(exc: AudioError, path: Path) -> str:
     """The message of an AudioError without the leading path."""
     msg = str(exc)
     prefix = f"{path}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg

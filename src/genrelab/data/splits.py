@@ -60,9 +60,7 @@ def parse_protocol(protocol: str) -> Protocol:
     return Protocol("kfold", int(arg))
 
 
-def make_splits(
-    protocol: str, track_ids: Sequence[str], labels: Sequence[str], *, seed: int = 32
-) -> list[Split]:
+def make_splits(protocol: str, track_ids: Sequence[str], labels: Sequence[str], *, seed: int = 32) -> list[Split]:
     """Split rows into train/test by ``protocol``, over tracks, stratified by label.
 
     ``track_ids``/``labels``: one per row; track ids may be given as file or segment names
@@ -103,7 +101,11 @@ def make_splits(
                 f"cannot make a stratified {protocol} split of {len(tracks)} tracks in "
                 f"{len(set(track_labels))} labels ({exc})"
             ) from None
-        splits = [_rows_split(f"random:{proto.value:g} seed={seed}", _mask(tr, len(tracks)), _mask(te, len(tracks)), row_track)]
+        splits = [
+            _rows_split(
+                f"random:{proto.value:g} seed={seed}", _mask(tr, len(tracks)), _mask(te, len(tracks)), row_track
+            )
+        ]
     else:
         from sklearn.model_selection import StratifiedKFold
 

@@ -41,8 +41,16 @@ try:  # the transforms behind scipy.fft.rfft/irfft, without the per-call dispatc
 except ImportError:  # pragma: no cover - another scipy layout: the public functions
     _pocket_c2r = _pocket_r2c = None
 
-__all__ = ["FrameFFT", "frame_fft", "rfft_into", "irfft_into", "HAVE_FFTW", "WISDOM_SIZES", "load_wisdom",
-           "measure_wisdom"]
+__all__ = [
+    "FrameFFT",
+    "frame_fft",
+    "rfft_into",
+    "irfft_into",
+    "HAVE_FFTW",
+    "WISDOM_SIZES",
+    "load_wisdom",
+    "measure_wisdom",
+]
 
 HAVE_FFTW = pyfftw is not None
 WISDOM_SIZES = ((1024, 16), (1024, 64), (2048, 16), (2048, 64), (4096, 16), (4096, 64))  # (n_fft, rows)
@@ -128,10 +136,12 @@ class FrameFFT:
 def _plans(frames: np.ndarray, spectra: np.ndarray, patient: bool) -> tuple | None:
     """The forward and inverse FFTW plans on these buffers: from the shipped wisdom, or measured
     with FFTW_PATIENT when generating it; None for a size the wisdom does not cover."""
+
     def make(rigour: tuple[str, ...]) -> tuple:
         fwd = pyfftw.FFTW(frames, spectra, axes=(1,), direction="FFTW_FORWARD", flags=rigour, threads=1)
-        inv = pyfftw.FFTW(spectra, frames, axes=(1,), direction="FFTW_BACKWARD",
-                          flags=(*rigour, "FFTW_DESTROY_INPUT"), threads=1)
+        inv = pyfftw.FFTW(
+            spectra, frames, axes=(1,), direction="FFTW_BACKWARD", flags=(*rigour, "FFTW_DESTROY_INPUT"), threads=1
+        )
         return fwd, inv
 
     if patient:

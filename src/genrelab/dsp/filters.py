@@ -66,6 +66,8 @@ def window_sumsquare(window: np.ndarray, *, n_frames: int, hop_length: int, dtyp
     k = -(-n_fft // hop_length)  # every hop-sized block of the output is covered by at most k frames
     env = np.zeros((n_frames + k) * hop_length, dtype=dtype)
     for j in reversed(range(k)):  # the earliest frame's piece first, as a frame-by-frame sum adds it
-        piece = w2[j * hop_length: (j + 1) * hop_length]
-        env[j * hop_length: j * hop_length + n_frames * hop_length].reshape(n_frames, hop_length)[:, : piece.size] += piece
+        piece = w2[j * hop_length : (j + 1) * hop_length]
+        env[j * hop_length : j * hop_length + n_frames * hop_length].reshape(n_frames, hop_length)[:, : piece.size] += (
+            piece
+        )
     return env[: n_fft + hop_length * (n_frames - 1)]

@@ -16,8 +16,18 @@ from genrelab.features.prepare import FeatureSet, prepare, read_feature_csv
 from genrelab.features.table import extract_table
 
 __all__ = [
-    "FEATURE_COLUMNS", "TABLE_COLUMNS", "SEGMENT_TABLE_COLUMNS", "extract_clip", "mfcc", "extract_table",
-    "MapSet", "load_maps", "save_maps", "FeatureSet", "prepare", "read_feature_csv",
+    "FEATURE_COLUMNS",
+    "TABLE_COLUMNS",
+    "SEGMENT_TABLE_COLUMNS",
+    "extract_clip",
+    "mfcc",
+    "extract_table",
+    "MapSet",
+    "load_maps",
+    "save_maps",
+    "FeatureSet",
+    "prepare",
+    "read_feature_csv",
 ]
 
 

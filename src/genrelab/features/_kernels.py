@@ -73,7 +73,7 @@ def windowed_frames(y, n_fft, hop, window, t0, t1, out):  # pragma: no cover - c
         s = i * hop - half
         row = out[i - t0]
         if s >= 0 and s + n_fft <= n:
-            ys = y[s:s + n_fft]  # a slice: non-negative indices, so the loop vectorises
+            ys = y[s : s + n_fft]  # a slice: non-negative indices, so the loop vectorises
             for j in range(n_fft):
                 row[j] = window[j] * ys[j]
         else:
@@ -83,9 +83,9 @@ def windowed_frames(y, n_fft, hop, window, t0, t1, out):  # pragma: no cover - c
     return out
 
 
-
 # Loops index with non-negative offsets only (slices, ``range(n)``): a possibly negative index
 # makes numba wrap it around, and that check keeps LLVM from vectorising the loop.
+
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _power_row(z, freq, mag, power):  # pragma: no cover - compiled
@@ -155,7 +155,7 @@ def _rolloff_bin(mag, thresh):  # pragma: no cover - compiled
     f = mag.shape[0]
     acc = 0.0
     for j0 in range(0, f, 16):
-        blk = mag[j0:min(j0 + 16, f)]
+        blk = mag[j0 : min(j0 + 16, f)]
         s = np.float32(0.0)
         for j in range(blk.shape[0]):
             s += blk[j]
@@ -171,9 +171,29 @@ def _rolloff_bin(mag, thresh):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def spectral_pass(D, freq, roll_percent, tiny, lo, hi, sr_over_nfft, fft_eps,
-                  power, mag, centroid, bandwidth, rolloff, pitches, pmags, npk,
-                  mel_starts, mel_ends, mel_offsets, mel_weights, mel):  # pragma: no cover
+def spectral_pass(
+    D,
+    freq,
+    roll_percent,
+    tiny,
+    lo,
+    hi,
+    sr_over_nfft,
+    fft_eps,
+    power,
+    mag,
+    centroid,
+    bandwidth,
+    rolloff,
+    pitches,
+    pmags,
+    npk,
+    mel_starts,
+    mel_ends,
+    mel_offsets,
+    mel_weights,
+    mel,
+):  # pragma: no cover
     """One pass over the frames of a complex STFT ``D [shape=(t, f)]``.
 
     Fills float32 ``power`` ``(t, f)`` and ``mag`` (``(t, f)``, or one scratch row ``(1, f)``
@@ -295,7 +315,7 @@ def chroma_stats(chroma, tiny):  # pragma: no cover - compiled
 def _block_sums(y, s, e, neg_thr):  # pragma: no cover - compiled
     """For ``y[s:e]`` (``s >= 1``): the sum of squares (float64) and the number of sign changes
     ``(y[j] < neg_thr) != (y[j-1] < neg_thr)``, ``j`` in ``[s, e)``."""
-    ys = y[s - 1:e]
+    ys = y[s - 1 : e]
     acc = 0.0
     cnt = np.int32(0)
     for j in range(ys.shape[0] - 1):
@@ -417,8 +437,8 @@ def _mel_row(row, starts, ends, offsets, weights, out):  # pragma: no cover - co
     """The banded mel product ``out = row @ basis`` for one float32 power spectrum ``row (f,)``:
     band ``k`` weighs bins ``[starts[k], ends[k])`` by ``weights[offsets[k]:]``; ``out (n_mels,)``."""
     for k in range(starts.shape[0]):
-        seg = row[starts[k]:ends[k]]
-        w = weights[offsets[k]:offsets[k] + seg.shape[0]]
+        seg = row[starts[k] : ends[k]]
+        w = weights[offsets[k] : offsets[k] + seg.shape[0]]
         s = np.float32(0.0)
         for j in range(seg.shape[0]):
             s += seg[j] * w[j]

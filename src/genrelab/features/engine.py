@@ -27,9 +27,9 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
 from genrelab.checks import check_positive_int
 from genrelab.dsp import filters
+from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
@@ -167,8 +167,9 @@ def istft(D: np.ndarray, *, hop_length: int, length: int) -> np.ndarray:
     D3 = np.asarray(D, dtype=np.complex64).reshape(-1, *D.shape[-2:])
     t = D3.shape[1]
     frames = irfft_into(D3, n_fft, _scratch("frames", (D3.shape[0], t, n_fft), np.float32))  # (c, t, n_fft)
-    out = K.overlap_add_window(frames, _window(n_fft), hop_length, _window_sumsquare(n_fft, hop_length, t),
-                               n_fft // 2, length)
+    out = K.overlap_add_window(
+        frames, _window(n_fft), hop_length, _window_sumsquare(n_fft, hop_length, t), n_fft // 2, length
+    )
     return out.reshape(*lead, length)
 
 
@@ -188,17 +189,18 @@ def _stats(out: dict[str, float], name: str, x: np.ndarray) -> None:
 @dataclass
 class _Spectra:
     D: np.ndarray | None  # (t, f) complex64 or complex128
-    power: np.ndarray     # (t, f) float32
+    power: np.ndarray  # (t, f) float32
     mag: np.ndarray | None  # (t, f) float32
-    log_mel: np.ndarray   # (t, 128) float32, power_to_db of the mel spectrogram
+    log_mel: np.ndarray  # (t, 128) float32, power_to_db of the mel spectrogram
     centroid: np.ndarray  # (t,)
     bandwidth: np.ndarray  # (t,)
-    rolloff: np.ndarray   # (t,)
+    rolloff: np.ndarray  # (t,)
     tuning: float
 
 
-def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: bool = False,
-             keep: bool = True) -> _Spectra:
+def _spectra(
+    y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: bool = False, keep: bool = True
+) -> _Spectra:
     """All spectral quantities of ``y`` from one STFT.
 
     The STFT runs in float32 unless its rounding floor could move a frame's centroid or
@@ -240,9 +242,26 @@ def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: boo
             Db = plan.forward()[: b1 - b0]
         if keep:
             D[b0:b1] = Db
-        n, lim = K.spectral_pass(Db, freqs32, 0.85, TINY32, lo, hi, float(sr) / n_fft, fft_eps,
-                                 power[b0:b1], mag[b0:b1] if keep else mag, centroid[b0:b1],
-                                 bandwidth[b0:b1], rolloff[b0:b1], pitches, pmags, n, *mel_bands, mel[b0:b1])
+        n, lim = K.spectral_pass(
+            Db,
+            freqs32,
+            0.85,
+            TINY32,
+            lo,
+            hi,
+            float(sr) / n_fft,
+            fft_eps,
+            power[b0:b1],
+            mag[b0:b1] if keep else mag,
+            centroid[b0:b1],
+            bandwidth[b0:b1],
+            rolloff[b0:b1],
+            pitches,
+            pmags,
+            n,
+            *mel_bands,
+            mel[b0:b1],
+        )
         limited = limited or lim
         b0 = b1
     if limited:
@@ -254,8 +273,16 @@ def _spectra(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, double: boo
         if sel.size:
             tuning = _pitch_tuning(sel)
     log_mel = _power_to_db(mel, inplace=True)  # scratch as well
-    return _Spectra(D=D, power=power, mag=mag if keep else None, log_mel=log_mel, centroid=centroid,
-                    bandwidth=bandwidth, rolloff=rolloff, tuning=tuning)
+    return _Spectra(
+        D=D,
+        power=power,
+        mag=mag if keep else None,
+        log_mel=log_mel,
+        centroid=centroid,
+        bandwidth=bandwidth,
+        rolloff=rolloff,
+        tuning=tuning,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -272,8 +299,9 @@ def _pitch_tuning(freqs: np.ndarray) -> float:
     return float(edges[int(np.argmax(K.edge_counts(residual, edges)))])
 
 
-def mfcc_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512,
-                n_mfcc: int = 20) -> np.ndarray:
+def mfcc_frames(
+    y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20
+) -> np.ndarray:
     """MFCCs ``(t, n_mfcc)`` float32, frame-major (the transpose of librosa.feature.mfcc)."""
     check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
     y = check_signal(y, n_fft)
@@ -293,8 +321,16 @@ def tempo_from_log_mel(log_mel: np.ndarray, *, sr: int, n_fft: int, hop_length: 
     return tempo_from_onset(onset, sr=sr, hop_length=hop_length)
 
 
-def tempo_from_onset(onset: np.ndarray, *, sr: int, hop_length: int, start_bpm: float = 120.0,
-                     std_bpm: float = 1.0, ac_size: float = 8.0, max_tempo: float = 320.0) -> float:
+def tempo_from_onset(
+    onset: np.ndarray,
+    *,
+    sr: int,
+    hop_length: int,
+    start_bpm: float = 120.0,
+    std_bpm: float = 1.0,
+    ac_size: float = 8.0,
+    max_tempo: float = 320.0,
+) -> float:
     """librosa.feature.tempo(onset_envelope=onset) with the default prior, for ``onset [shape=(t,)]``.
 
     The autocorrelation tempogram is computed frame-major with one batched real FFT.
@@ -320,8 +356,9 @@ def tempo_from_onset(onset: np.ndarray, *, sr: int, hop_length: int, start_bpm: 
     return float(bpms[int(np.argmax(np.log1p(1e6 * tg) + logprior))])
 
 
-def _hpss_waveforms(y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int,
-                    kernel_size: int = 31) -> np.ndarray:
+def _hpss_waveforms(
+    y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int, kernel_size: int = 31
+) -> np.ndarray:
     """librosa.effects.hpss: the harmonic and percussive waveforms, ``(2, n)`` float32.
 
     The masks sum to one wherever either median is non-zero, so the percussive waveform is

@@ -16,7 +16,14 @@ from genrelab.errors import ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
-    TINY32, check_params, check_signal, chroma_basis, dct_basis32, fft_freqs, mel_basis_t, tempo_from_log_mel,
+    TINY32,
+    check_params,
+    check_signal,
+    chroma_basis,
+    dct_basis32,
+    fft_freqs,
+    mel_basis_t,
+    tempo_from_log_mel,
 )
 
 
@@ -81,8 +88,9 @@ def extract_features_torch(
     with torch.no_grad():
         yt = torch.from_numpy(y).to(dev)
         window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64, device=dev)
-        D = torch.stft(yt.double(), n_fft, hop_length, window=window, center=True, pad_mode="constant",
-                       return_complex=True)  # (f, t) complex128
+        D = torch.stft(
+            yt.double(), n_fft, hop_length, window=window, center=True, pad_mode="constant", return_complex=True
+        )  # (f, t) complex128
         mag = D.abs().float()  # (f, t)
         power = mag * mag
         f, t = mag.shape
@@ -93,8 +101,9 @@ def extract_features_torch(
         band = np.flatnonzero((freqs_np >= 150.0) & (freqs_np < min(4000.0, sr / 2)))
         tuning = 0.0
         if band.size:
-            pitches, pmags = K.pitch_peaks(p_np, max(int(band[0]), 1), min(int(band[-1]) + 1, f - 1), 0.1,
-                                           float(sr) / n_fft)
+            pitches, pmags = K.pitch_peaks(
+                p_np, max(int(band[0]), 1), min(int(band[-1]) + 1, f - 1), 0.1, float(sr) / n_fft
+            )
             if pitches.size:
                 sel = pitches[pmags.astype(np.float32) >= np.median(pmags.astype(np.float32))]
                 if sel.size:
@@ -150,8 +159,9 @@ def extract_features_torch(
         mel = mel_fb @ power  # (128, t)
         log_mel = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
         log_mel = torch.maximum(log_mel, log_mel.max() - 80.0)
-        out["tempo"] = tempo_from_log_mel(np.ascontiguousarray(log_mel.T.cpu().numpy()), sr=sr, n_fft=n_fft,
-                              hop_length=hop_length)
+        out["tempo"] = tempo_from_log_mel(
+            np.ascontiguousarray(log_mel.T.cpu().numpy()), sr=sr, n_fft=n_fft, hop_length=hop_length
+        )
         dct = torch.from_numpy(dct_basis32(log_mel.shape[0], n_mfcc).T.copy()).to(dev)  # (n_mfcc, 128)
         m = dct @ log_mel  # (n_mfcc, t)
         for k in range(n_mfcc):

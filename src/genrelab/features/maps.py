@@ -18,11 +18,11 @@ _KEYS = ("maps", "filename", "track", "label", "segment")
 class MapSet:
     """MFCC maps with the clip, track, label and segment index of each map."""
 
-    maps: np.ndarray      # (N, n_mfcc, frames) float32, raw MFCC values (not normalised)
+    maps: np.ndarray  # (N, n_mfcc, frames) float32, raw MFCC values (not normalised)
     filename: np.ndarray  # (N,) str, e.g. "blues.00012.3.wav"
-    track: np.ndarray     # (N,) str track ids
-    label: np.ndarray     # (N,) str
-    segment: np.ndarray   # (N,) int (0 for whole clips)
+    track: np.ndarray  # (N,) str track ids
+    label: np.ndarray  # (N,) str
+    segment: np.ndarray  # (N,) int (0 for whole clips)
 
     def __post_init__(self) -> None:
         self.maps = np.asarray(self.maps, dtype=np.float32)

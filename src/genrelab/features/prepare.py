@@ -20,10 +20,10 @@ from genrelab.rundir import RunDir
 class FeatureSet:
     """The clip-level table, the segment MFCC maps and what was skipped."""
 
-    table: pd.DataFrame         # clip-level table in the public CSV layout
-    maps: MapSet | None         # 3 s segment maps (n_mfcc=20, 130 frames); None for a CSV input
+    table: pd.DataFrame  # clip-level table in the public CSV layout
+    maps: MapSet | None  # 3 s segment maps (n_mfcc=20, 130 frames); None for a CSV input
     clips: pd.DataFrame | None  # filename, track, label, path (None for a CSV input)
-    skipped: pd.DataFrame       # path, reason
+    skipped: pd.DataFrame  # path, reason
 
 
 def read_feature_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -38,8 +38,10 @@ def read_feature_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise DatasetError(f"{path}: not readable as a CSV table ({exc})") from None
     missing = [c for c in TABLE_COLUMNS if c not in df.columns]
     if missing:
-        raise DatasetError(f"{path}: missing columns {missing}; expected the public GTZAN layout "
-                           f"(filename, length, {len(FEATURE_COLUMNS)} features, label)")
+        raise DatasetError(
+            f"{path}: missing columns {missing}; expected the public GTZAN layout "
+            f"(filename, length, {len(FEATURE_COLUMNS)} features, label)"
+        )
     bad = [c for c in FEATURE_COLUMNS if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise DatasetError(f"{path}: columns {bad} are not numeric")
@@ -84,8 +86,9 @@ def prepare(
 
     dataset = discover(data)
     settings = Settings(segment=None, maps_segment=segment_maps)
-    result = run_extraction(dataset.clips, settings=settings, workers=workers, cache_dir=out / "cache",
-                            progress=progress)
+    result = run_extraction(
+        dataset.clips, settings=settings, workers=workers, cache_dir=out / "cache", progress=progress
+    )
     skipped = [(str(p), r) for p, r in dataset.skipped] + result.skipped
     if result.table.empty:
         raise DatasetError(f"no clip of {data} could be used ({len(skipped)} skipped; see {out / 'skipped.csv'})")
@@ -95,5 +98,6 @@ def prepare(
     write_skipped(skipped, out / "skipped.csv")
     if result.maps is not None:
         save_maps(out / "maps.npz", result.maps)
-    return FeatureSet(table=result.table, maps=result.maps, clips=clips,
-                      skipped=pd.DataFrame(skipped, columns=["path", "reason"]))
+    return FeatureSet(
+        table=result.table, maps=result.maps, clips=clips, skipped=pd.DataFrame(skipped, columns=["path", "reason"])
+    )

@@ -13,8 +13,15 @@ import numpy as np
 from genrelab.features.columns import feature_columns
 
 #: Feature groups of the source study's subset (no HPSS, no tempo).
-SUBSET_GROUPS: tuple[str, ...] = ("chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth",
-                                  "rolloff", "zero_crossing_rate", "mfcc")
+SUBSET_GROUPS: tuple[str, ...] = (
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+    "mfcc",
+)
 
 
 def _stats(out: dict[str, float], name: str, x: np.ndarray) -> None:
@@ -46,8 +53,7 @@ def reference_features(
     _stats(out, "spectral_centroid", librosa.feature.spectral_centroid(y=y, sr=sr, **kw))
     _stats(out, "spectral_bandwidth", librosa.feature.spectral_bandwidth(y=y, sr=sr, **kw))
     _stats(out, "rolloff", librosa.feature.spectral_rolloff(y=y, sr=sr, **kw))
-    _stats(out, "zero_crossing_rate",
-           librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))
+    _stats(out, "zero_crossing_rate", librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))
     if not subset:
         harmonic, percussive = librosa.effects.hpss(y, n_fft=n_fft, hop_length=hop_length)
         _stats(out, "harmony", harmonic)
@@ -86,17 +92,18 @@ def shared_stft_features(
     _stats(out, "spectral_centroid", librosa.feature.spectral_centroid(S=mag, sr=sr, n_fft=n_fft))
     _stats(out, "spectral_bandwidth", librosa.feature.spectral_bandwidth(S=mag, sr=sr, n_fft=n_fft))
     _stats(out, "rolloff", librosa.feature.spectral_rolloff(S=mag, sr=sr, n_fft=n_fft))
-    _stats(out, "zero_crossing_rate",
-           librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))
+    _stats(out, "zero_crossing_rate", librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))
     mel = librosa.feature.melspectrogram(S=power, sr=sr)
     if not subset:
         H, P = librosa.decompose.hpss(D)
         _stats(out, "harmony", librosa.istft(H, hop_length=hop_length, length=len(y), dtype=y.dtype))
         _stats(out, "perceptr", librosa.istft(P, hop_length=hop_length, length=len(y), dtype=y.dtype))
-        onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=hop_length,
-                                             aggregate=np.median)
-        out["tempo"] = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr,
-                                                                 hop_length=hop_length))[0])
+        onset = librosa.onset.onset_strength(
+            S=librosa.power_to_db(mel), sr=sr, hop_length=hop_length, aggregate=np.median
+        )
+        out["tempo"] = float(
+            np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop_length))[0]
+        )
     m = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc)
     for k in range(n_mfcc):
         _stats(out, f"mfcc{k + 1}", m[k])

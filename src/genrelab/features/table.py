@@ -39,9 +39,9 @@ class Settings:
     n_fft: int = 2048
     hop_length: int = 512
     n_mfcc: int = 20
-    segment: float | None = None       # table rows per segment of this many seconds, or per clip
+    segment: float | None = None  # table rows per segment of this many seconds, or per clip
     maps_segment: float | None = None  # MFCC maps per segment of this many seconds; 0 = per clip; None = none
-    table: bool = True                 # compute the feature rows (False: maps only)
+    table: bool = True  # compute the feature rows (False: maps only)
 
     def key(self) -> str:
         return json.dumps({"v": _CACHE_VERSION, **asdict(self)}, sort_keys=True)
@@ -133,16 +133,17 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 
 
 def _cut(y: np.ndarray, n: int) -> list[tuple[int, np.ndarray]]:
-    return [(i, y[i * n:(i + 1) * n]) for i in range(y.size // n)]
+    return [(i, y[i * n : (i + 1) * n]) for i in range(y.size // n)]
 
 
 def _reason(message: str, path: str) -> str:
     prefix = f"{path}: "
-    msg = message[len(prefix):] if message.startswith(prefix) else message
+    msg = message[len(prefix) :] if message.startswith(prefix) else message
     return "silent" if msg.startswith("silent") else msg
 
 
 # -- cache ------------------------------------------------------------------------------------
+
 
 def _cache_key(path: Path, settings: Settings) -> str | None:
     try:
@@ -175,6 +176,7 @@ def _cache_write(file: Path, result: dict[str, Any]) -> None:
 
 
 # -- running ----------------------------------------------------------------------------------
+
 
 def _as_items(clips: Sequence[Any]) -> list[tuple[Path, str, str]]:
     """``(path, label, track)`` for Clips or plain paths (label = parent folder name)."""
@@ -300,8 +302,15 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
         clip_rows.append((path.name, track_id, label, str(path)))
         for row in r["rows"]:
             name = _segment_name(path.name, row["segment"]) if settings.segment else path.name
-            rows.append({"filename": name, "length": row["length"], **{c: row[c] for c in cols},
-                         "label": label, "segment": row["segment"]})
+            rows.append(
+                {
+                    "filename": name,
+                    "length": row["length"],
+                    **{c: row[c] for c in cols},
+                    "label": label,
+                    "segment": row["segment"],
+                }
+            )
         if r.get("maps") is not None:
             for m, seg in zip(r["maps"], r["map_segments"]):
                 maps.append(m)
@@ -316,10 +325,16 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
     mapset = None
     if settings.maps_segment is not None and maps:
         frames = min(m.shape[1] for m in maps)  # whole clips differ by a frame or two: crop to the shortest
-        mapset = MapSet(maps=np.stack([m[:, :frames] for m in maps]), filename=np.array(m_file),
-                        track=np.array(m_track), label=np.array(m_label), segment=np.array(m_seg))
-    return Extraction(table=table, maps=mapset, skipped=skipped, n_cached=n_cached,
-                      n_computed=n_computed, clips=clip_rows)
+        mapset = MapSet(
+            maps=np.stack([m[:, :frames] for m in maps]),
+            filename=np.array(m_file),
+            track=np.array(m_track),
+            label=np.array(m_label),
+            segment=np.array(m_seg),
+        )
+    return Extraction(
+        table=table, maps=mapset, skipped=skipped, n_cached=n_cached, n_computed=n_computed, clips=clip_rows
+    )
 
 
 def write_table(table: pd.DataFrame, out: Path) -> None:
@@ -362,13 +377,25 @@ def extract_table(
     """
     if segment is not None and segment <= 0:
         raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
-    settings = Settings(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc, segment=segment,
-                        maps_segment=(segment or 0) if maps_dir is not None else None)
+    settings = Settings(
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mfcc=n_mfcc,
+        segment=segment,
+        maps_segment=(segment or 0) if maps_dir is not None else None,
+    )
     out = Path(out) if out is not None else None
     if cache_dir is None and out is not None:
         cache_dir = out.parent / "cache"
-    result = run_extraction(clips, settings=settings, workers=workers, scheduler=scheduler,
-                            cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
+    result = run_extraction(
+        clips,
+        settings=settings,
+        workers=workers,
+        scheduler=scheduler,
+        cache_dir=Path(cache_dir) if cache_dir is not None else None,
+        progress=progress,
+    )
     if out is not None:
         write_table(result.table, out)
         write_skipped(result.skipped, out.parent / "skipped.csv")

@@ -15,7 +15,6 @@ a cut need both neighbours' sums: they wait for a barrier and read both buffers.
 
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,10 +36,10 @@ def _ola(frames, r, wsyn, hop, s0, fresh, acc):  # pragma: no cover - compiled
     for i in range(r):
         s = s0 + i * hop
         if fresh and i == 0:
-            acc[s:s + n] = 0.0
+            acc[s : s + n] = 0.0
         else:
-            acc[s + n - hop:s + n] = 0.0
-        dst = acc[s:s + n]
+            acc[s + n - hop : s + n] = 0.0
+        dst = acc[s : s + n]
         src = frames[i]
         for q in range(n):
             dst[q] += src[q] * wsyn[q]
@@ -52,8 +51,8 @@ def _cut(acc, s0, inv_env, g0, window, hop, r, out):  # pragma: no cover - compi
     signal), divided by the overlap-added squared window (``inv_env``, 0 in the padding), times ``window``."""
     n = out.shape[1]
     for i in range(r):
-        a = acc[s0 + i * hop:s0 + i * hop + n]
-        e = inv_env[g0 + i * hop:g0 + i * hop + n]
+        a = acc[s0 + i * hop : s0 + i * hop + n]
+        e = inv_env[g0 + i * hop : g0 + i * hop + n]
         o = out[i]
         for q in range(n):
             o[q] = a[q] * e[q] * window[q]
@@ -87,6 +86,7 @@ def _overlap(n_fft: int, hop: int) -> int:
 class _Clip:
     """One clip's arrays: ``spec``/``prev`` complex64 and ``target`` float32 ``(T, F)``; ``inv_env`` over the
     zero-padded signal ``(length + n_fft,)``, 0 in the padding."""
+
     spec: np.ndarray
     prev: np.ndarray
     target: np.ndarray
@@ -129,13 +129,23 @@ class _Run:
         a0 = self.f0 * self.hop
         lo, hi = max(g0, a0), min(g1, a0 + self.acc.size)
         if hi > lo:
-            out[lo - g0:hi - g0] = self.acc[lo - a0:hi - a0]
+            out[lo - g0 : hi - g0] = self.acc[lo - a0 : hi - a0]
         return out
 
 
-def griffinlim_blocks(target: np.ndarray, spec: np.ndarray, window: np.ndarray, inv_env: np.ndarray, *,
-                      n_iter: int, hop: int, c: float, threads: int, refine: int = 0,
-                      refine_step=None) -> np.ndarray:
+def griffinlim_blocks(
+    target: np.ndarray,
+    spec: np.ndarray,
+    window: np.ndarray,
+    inv_env: np.ndarray,
+    *,
+    n_iter: int,
+    hop: int,
+    c: float,
+    threads: int,
+    refine: int = 0,
+    refine_step=None,
+) -> np.ndarray:
     """Fast Griffin-Lim, float32: ``target [shape=(B, T, F)]`` magnitudes, ``spec`` (same shape, complex64)
     the start (overwritten), ``window (n_fft,)``, ``inv_env (length,)`` -> ``y [shape=(B, length)]``.
 
@@ -149,7 +159,7 @@ def griffinlim_blocks(target: np.ndarray, spec: np.ndarray, window: np.ndarray, 
     wsyn = (window / n_fft).astype(np.float32)  # FFTW's inverse is unnormalised
     window = window.astype(np.float32)
     env_pad = np.zeros(length + n_fft, dtype=np.float32)
-    env_pad[half:half + length] = inv_env
+    env_pad[half : half + length] = inv_env
     clips = [_Clip(spec[b], np.zeros_like(spec[b]), target[b], env_pad) for b in range(b_n)]
     y = np.empty((b_n, length), dtype=np.float32)
     parts = 1 if b_n >= threads else max(1, min(threads, frames // max(_MIN_RUN, 2 * _overlap(n_fft, hop) + 1)))
@@ -158,8 +168,20 @@ def griffinlim_blocks(target: np.ndarray, spec: np.ndarray, window: np.ndarray, 
 
         def work(bs: list[int]) -> None:
             for b in bs:
-                _iterate(b, clips[b], [_Run(clips[b], 0, frames, n_fft=n_fft, hop=hop)], 0, None, y, wsyn, window,
-                         n_iter=n_iter, c=c, refine=refine, refine_step=refine_step)
+                _iterate(
+                    b,
+                    clips[b],
+                    [_Run(clips[b], 0, frames, n_fft=n_fft, hop=hop)],
+                    0,
+                    None,
+                    y,
+                    wsyn,
+                    window,
+                    n_iter=n_iter,
+                    c=c,
+                    refine=refine,
+                    refine_step=refine_step,
+                )
 
         _in_threads(work, jobs)
         return y
@@ -167,13 +189,41 @@ def griffinlim_blocks(target: np.ndarray, spec: np.ndarray, window: np.ndarray, 
     for b in range(b_n):
         runs = [_Run(clips[b], int(cuts[k]), int(cuts[k + 1]), n_fft=n_fft, hop=hop) for k in range(parts)]
         barrier = threading.Barrier(parts)
-        _in_threads(lambda k: _iterate(b, clips[b], runs, k, barrier, y, wsyn, window, n_iter=n_iter, c=c,
-                                       refine=refine, refine_step=refine_step), list(range(parts)))
+        _in_threads(
+            lambda k: _iterate(
+                b,
+                clips[b],
+                runs,
+                k,
+                barrier,
+                y,
+                wsyn,
+                window,
+                n_iter=n_iter,
+                c=c,
+                refine=refine,
+                refine_step=refine_step,
+            ),
+            list(range(parts)),
+        )
     return y
 
 
-def _iterate(b: int, clip: _Clip, runs: list[_Run], k: int, barrier: threading.Barrier | None, y: np.ndarray,
-             wsyn: np.ndarray, window: np.ndarray, *, n_iter: int, c: float, refine: int, refine_step) -> None:
+def _iterate(
+    b: int,
+    clip: _Clip,
+    runs: list[_Run],
+    k: int,
+    barrier: threading.Barrier | None,
+    y: np.ndarray,
+    wsyn: np.ndarray,
+    window: np.ndarray,
+    *,
+    n_iter: int,
+    c: float,
+    refine: int,
+    refine_step,
+) -> None:
     """All iterations for run ``k`` of clip ``b`` (the only run when ``barrier`` is None)."""
     run = runs[k]
     n_fft, hop = run.n_fft, run.hop
@@ -200,7 +250,7 @@ def _iterate(b: int, clip: _Clip, runs: list[_Run], k: int, barrier: threading.B
             if barrier is None:
                 if last:
                     half = n_fft // 2
-                    y[b] = run.acc[half:half + y.shape[1]] * clip.inv_env[half:half + y.shape[1]]
+                    y[b] = run.acc[half : half + y.shape[1]] * clip.inv_env[half : half + y.shape[1]]
             else:
                 barrier.wait()  # every run's overlap-add is complete
                 if last:
@@ -228,7 +278,7 @@ def _write_out(out: np.ndarray, runs: list[_Run], k: int, inv_env: np.ndarray, n
     g1 = runs[k + 1].f0 * hop if k + 1 < len(runs) else inv_env.size
     g0, g1 = max(g0, half), min(g1, half + out.size)
     if g1 > g0:
-        out[g0 - half:g1 - half] = sum(other.samples(g0, g1) for other in runs) * inv_env[g0:g1]
+        out[g0 - half : g1 - half] = sum(other.samples(g0, g1) for other in runs) * inv_env[g0:g1]
 
 
 _POOL: ThreadPoolExecutor | None = None

@@ -19,10 +19,19 @@ _NUMBA_ON_CPU = True  # False: run the torch loop on the CPU too (the tests comp
 _TOP_DB = 80.0  # librosa.feature.mfcc's power_to_db(top_db=80)
 
 
-def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_fft: int = 2048,
-               momentum: float = 0.99, length: int | None = None, seed: int = 0,
-               mel_basis: torch.Tensor | None = None, mel: torch.Tensor | None = None,
-               refine: int = 0) -> torch.Tensor:
+def griffinlim(
+    S: torch.Tensor,
+    *,
+    n_iter: int = 32,
+    hop_length: int = 512,
+    n_fft: int = 2048,
+    momentum: float = 0.99,
+    length: int | None = None,
+    seed: int = 0,
+    mel_basis: torch.Tensor | None = None,
+    mel: torch.Tensor | None = None,
+    refine: int = 0,
+) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013), batched: magnitude ``[shape=(B, 1 + n_fft // 2, T)]``
     -> waveform ``[shape=(B, length)]``.
 
@@ -52,7 +61,9 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
     eps = torch.finfo(S.dtype).tiny
     if refine:
         basis_t = mel_basis.to(S.dtype).T.contiguous()  # (F, n_mels)
-        spread = (mel_basis.to(S.dtype) / mel_basis.to(S.dtype).sum(dim=0, keepdim=True).clamp_min(eps))  # (n_mels, F), columns sum to 1
+        spread = mel_basis.to(S.dtype) / mel_basis.to(S.dtype).sum(dim=0, keepdim=True).clamp_min(
+            eps
+        )  # (n_mels, F), columns sum to 1
         log_target = torch.log(mel.to(S.dtype).transpose(-1, -2).clamp_min(eps))  # (B, T, n_mels)
         # MFCCs see mel power only down to 80 dB below the clip's peak (librosa's top_db): match that
         floor = log_target.amax(dim=(-2, -1), keepdim=True) - _TOP_DB * math.log(10.0) / 10.0  # (B, 1, 1)
@@ -60,8 +71,17 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
     c = momentum / (1.0 + momentum)
     if S.device.type == "cpu" and S.dtype == torch.float32 and _NUMBA_ON_CPU:  # the same iteration, FFTW + numba
         refine_args = (basis_t.T.contiguous(), spread, log_target, floor) if refine else None
-        return _griffinlim_cpu(target, angles, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft, c=c,
-                               length=length, refine=refine, refine_args=refine_args)
+        return _griffinlim_cpu(
+            target,
+            angles,
+            n_iter=n_iter,
+            hop_length=hop_length,
+            n_fft=n_fft,
+            c=c,
+            length=length,
+            refine=refine,
+            refine_args=refine_args,
+        )
     pair = _StftPair(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, dtype=S.dtype, device=S.device)
     prev = None
     for i in range(n_iter):
@@ -74,15 +94,26 @@ def griffinlim(S: torch.Tensor, *, n_iter: int = 32, hop_length: int = 512, n_ff
         if prev is None:
             angles = torch.sgn(rebuilt)
         else:  # rebuilt - c * prev, on real views (complex add is not vectorised on CPU)
-            angles = torch.sgn(torch.view_as_complex(torch.add(torch.view_as_real(rebuilt),
-                                                               torch.view_as_real(prev), alpha=-c)))
+            angles = torch.sgn(
+                torch.view_as_complex(torch.add(torch.view_as_real(rebuilt), torch.view_as_real(prev), alpha=-c))
+            )
         angles.mul_(target)  # (B, T, F) keep the phase, impose the magnitude (sgn(0) = 0)
         prev = rebuilt
     return pair.istft(angles)
 
 
-def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, hop_length: int, n_fft: int,
-                    c: float, length: int, refine: int, refine_args: tuple | None) -> torch.Tensor:
+def _griffinlim_cpu(
+    target: torch.Tensor,
+    angles: torch.Tensor,
+    *,
+    n_iter: int,
+    hop_length: int,
+    n_fft: int,
+    c: float,
+    length: int,
+    refine: int,
+    refine_args: tuple | None,
+) -> torch.Tensor:
     """The loop of :func:`griffinlim` on the CPU for float32: ``target [shape=(B, T, F)]``, ``angles`` its
     complex start -> ``[shape=(B, length)]``, by :mod:`genrelab.invert.blocks` (FFTW on blocks of
     frames that stay in cache, fused numba loops, clips or runs of frames on torch's thread count)."""
@@ -93,7 +124,7 @@ def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, 
     tgt = target.numpy().copy()  # (B, T, F) refined in place
     spec = angles.numpy()  # (B, T, F) a fresh tensor from griffinlim: overwritten in place
     window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32).numpy()
-    env = filters.window_sumsquare(window, n_frames=frames, hop_length=hop_length)[n_fft // 2: n_fft // 2 + length]
+    env = filters.window_sumsquare(window, n_frames=frames, hop_length=hop_length)[n_fft // 2 : n_fft // 2 + length]
     if length > 0 and float(env.min()) < 1e-11:
         raise ParameterError(f"hop_length={hop_length} leaves gaps between frames of n_fft={n_fft}")
     refine_step = None
@@ -105,12 +136,32 @@ def _griffinlim_cpu(target: torch.Tensor, angles: torch.Tensor, *, n_iter: int, 
 
         def refine_step(k: int, j0: int, j1: int, rebuilt: np.ndarray) -> None:
             gain = np.empty((j1 - j0, n_bins), dtype=np.float32)
-            kern.refine_gain(rebuilt.view(np.float32), basis, spread, lo, hi, log_target[k, j0:j1], floor[k, j0:j1],
-                             tiny, _MAX_LOG_GAIN, gain)
+            kern.refine_gain(
+                rebuilt.view(np.float32),
+                basis,
+                spread,
+                lo,
+                hi,
+                log_target[k, j0:j1],
+                floor[k, j0:j1],
+                tiny,
+                _MAX_LOG_GAIN,
+                gain,
+            )
             tgt[k, j0:j1] *= np.exp(gain, out=gain)
 
-    y = griffinlim_blocks(tgt, spec, window, (1.0 / env).astype(np.float32), n_iter=n_iter, hop=hop_length, c=c,
-                          threads=threads, refine=refine, refine_step=refine_step)
+    y = griffinlim_blocks(
+        tgt,
+        spec,
+        window,
+        (1.0 / env).astype(np.float32),
+        n_iter=n_iter,
+        hop=hop_length,
+        c=c,
+        threads=threads,
+        refine=refine,
+        refine_step=refine_step,
+    )
     return torch.from_numpy(y)
 
 
@@ -118,13 +169,17 @@ class _StftPair:
     """``torch.stft`` / ``torch.istft`` (Hann, ``center=True``, zero padding) on frames-first spectra
     ``(B, T, F)``, with the window and the overlap-add envelope computed once."""
 
-    def __init__(self, *, n_fft: int, hop_length: int, frames: int, length: int, dtype: torch.dtype,
-                 device: torch.device) -> None:
+    def __init__(
+        self, *, n_fft: int, hop_length: int, frames: int, length: int, dtype: torch.dtype, device: torch.device
+    ) -> None:
         self.n_fft, self.hop, self.frames, self.length = n_fft, hop_length, frames, length
         self.window = torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
-        envelope = torch.from_numpy(filters.window_sumsquare(self.window.cpu().numpy(), n_frames=frames,
-                                                             hop_length=hop_length, dtype=np.float64))
-        envelope = envelope[n_fft // 2: n_fft // 2 + length].to(dtype=dtype, device=device)
+        envelope = torch.from_numpy(
+            filters.window_sumsquare(
+                self.window.cpu().numpy(), n_frames=frames, hop_length=hop_length, dtype=np.float64
+            )
+        )
+        envelope = envelope[n_fft // 2 : n_fft // 2 + length].to(dtype=dtype, device=device)
         if length > 0 and float(envelope.min()) < 1e-11:
             raise ParameterError(f"hop_length={hop_length} leaves gaps between frames of n_fft={n_fft}")
         self.inv_envelope = 1.0 / envelope  # (length,)
@@ -138,21 +193,22 @@ class _StftPair:
             chunks = frames.reshape(b, t, k, self.hop)
             for j in range(k):
                 if window is None:
-                    out[:, j: j + t] += chunks[:, :, j]
+                    out[:, j : j + t] += chunks[:, :, j]
                 else:
-                    out[:, j: j + t].addcmul_(chunks[:, :, j], window[j * self.hop: (j + 1) * self.hop])
+                    out[:, j : j + t].addcmul_(chunks[:, :, j], window[j * self.hop : (j + 1) * self.hop])
             return out.reshape(b, -1)[:, :padded]
         if window is not None:
             frames = frames * window
-        folded = torch.nn.functional.fold(frames.transpose(1, 2), output_size=(1, padded),
-                                          kernel_size=(1, n), stride=(1, self.hop))
+        folded = torch.nn.functional.fold(
+            frames.transpose(1, 2), output_size=(1, padded), kernel_size=(1, n), stride=(1, self.hop)
+        )
         return folded.reshape(b, padded)
 
     def istft(self, spec: torch.Tensor) -> torch.Tensor:
         """``(B, T, F)`` complex -> ``(B, length)`` real, as ``torch.istft(..., center=True, length=length)``."""
         frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1)  # (B, T, n_fft)
         y = self._overlap_add(frames, self.n_fft + self.hop * (self.frames - 1), self.window)
-        return y[:, self.n_fft // 2: self.n_fft // 2 + self.length] * self.inv_envelope
+        return y[:, self.n_fft // 2 : self.n_fft // 2 + self.length] * self.inv_envelope
 
     def stft(self, y: torch.Tensor) -> torch.Tensor:
         """``(B, length)`` real -> ``(B, T, F)`` complex, as ``torch.stft(..., center=True, pad_mode="constant")``."""

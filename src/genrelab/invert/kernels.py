@@ -35,7 +35,7 @@ def refine_gain(rebuilt, basis, spread, lo, hi, log_target, floor, tiny, max_gai
             a = lo[m]
             e = hi[m]
             bm = basis[m, a:e]  # slices from 0: no negative-index checks in the inner loops
-            rm = r[2 * a: 2 * e]
+            rm = r[2 * a : 2 * e]
             acc = np.float32(0.0)
             for f in range(e - a):
                 re = rm[2 * f]

@@ -20,6 +20,7 @@ __all__ = ["mfcc_to_audio", "mel_to_audio", "mfcc_to_mel", "mel_to_magnitude", "
 
 _TOP_DB = 80.0  # librosa.feature.mfcc's power_to_db(top_db=80)
 
+
 def mfcc_to_audio(
     mfcc: np.ndarray,
     *,
@@ -46,16 +47,33 @@ def mfcc_to_audio(
     Torch's thread count is left as the caller set it.
     """
     x = _check_array(mfcc, "mfcc", "n_mfcc")
-    _check_inversion(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, n_iter=n_iter, momentum=momentum,
-                     refine=refine, seed=seed)
+    _check_inversion(
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=n_mels,
+        n_iter=n_iter,
+        momentum=momentum,
+        refine=refine,
+        seed=seed,
+    )
     if x.shape[-2] > n_mels:
         raise ParameterError(f"mfcc has {x.shape[-2]} coefficients; n_mels={n_mels} must be at least that")
     dev = torch_device(device)
     single = x.ndim == 2
     batch = x[None] if single else x  # (B, n_mfcc, T)
     mel = mfcc_to_mel(torch.from_numpy(batch).to(dev), n_mels=n_mels)  # (B, n_mels, T) float64
-    y = _mel_power_to_audio(mel, sr=sr, n_fft=n_fft, hop_length=hop_length, n_iter=n_iter, momentum=momentum,
-                            seed=seed, refine=refine, what="mfcc values")
+    y = _mel_power_to_audio(
+        mel,
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_iter=n_iter,
+        momentum=momentum,
+        seed=seed,
+        refine=refine,
+        what="mfcc values",
+    )
     return y[0] if single else y
 
 
@@ -79,20 +97,47 @@ def mel_to_audio(
     harmonic detail that 20 MFCCs discard.
     """
     x = _check_array(mel, "mel", "n_mels")
-    _check_inversion(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=x.shape[-2], n_iter=n_iter,
-                     momentum=momentum, refine=refine, seed=seed)
+    _check_inversion(
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=x.shape[-2],
+        n_iter=n_iter,
+        momentum=momentum,
+        refine=refine,
+        seed=seed,
+    )
     if (x < 0).any():
         raise ParameterError("mel is a power spectrogram and must be >= 0; pass 10 ** (dB / 10) for dB values")
     dev = torch_device(device)
     single = x.ndim == 2
     batch = torch.from_numpy(x[None] if single else x).to(dev)  # (B, n_mels, T) float64
-    y = _mel_power_to_audio(batch, sr=sr, n_fft=n_fft, hop_length=hop_length, n_iter=n_iter, momentum=momentum,
-                            seed=seed, refine=refine, what="mel values")
+    y = _mel_power_to_audio(
+        batch,
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_iter=n_iter,
+        momentum=momentum,
+        seed=seed,
+        refine=refine,
+        what="mel values",
+    )
     return y[0] if single else y
 
 
-def _mel_power_to_audio(mel: torch.Tensor, *, sr: int, n_fft: int, hop_length: int, n_iter: int, momentum: float,
-                        seed: int, refine: int, what: str) -> np.ndarray:
+def _mel_power_to_audio(
+    mel: torch.Tensor,
+    *,
+    sr: int,
+    n_fft: int,
+    hop_length: int,
+    n_iter: int,
+    momentum: float,
+    seed: int,
+    refine: int,
+    what: str,
+) -> np.ndarray:
     """Mel power ``(B, n_mels, T)`` float64 -> ``(B, (T - 1) * hop_length)`` float32: NNLS, Griffin-Lim."""
     frames, n_mels = mel.shape[-1], mel.shape[-2]
     mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft)  # (B, 1 + n_fft // 2, T) float64
@@ -101,14 +146,24 @@ def _mel_power_to_audio(mel: torch.Tensor, *, sr: int, n_fft: int, hop_length: i
     peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)
     S = (mag / peak).to(torch.float32)  # Griffin-Lim is scale-equivariant: run each clip at unit peak
     basis = torch.tensor(filters.mel_basis(sr, n_fft, n_mels, dtype=np.float64)).to(mel.device)  # (n_mels, F)
-    y = griffinlim(S, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft, momentum=momentum,
-                   length=(frames - 1) * hop_length, seed=seed, mel_basis=basis,
-                   mel=(mel / peak**2), refine=refine)  # (B, n)
+    y = griffinlim(
+        S,
+        n_iter=n_iter,
+        hop_length=hop_length,
+        n_fft=n_fft,
+        momentum=momentum,
+        length=(frames - 1) * hop_length,
+        seed=seed,
+        mel_basis=basis,
+        mel=(mel / peak**2),
+        refine=refine,
+    )  # (B, n)
     return (y.to(torch.float64) * peak[:, 0]).to(torch.float32).cpu().numpy()
 
 
-def _check_inversion(*, sr: int, n_fft: int, hop_length: int, n_mels: int, n_iter: int, momentum: float,
-                     refine: int, seed: int) -> None:
+def _check_inversion(
+    *, sr: int, n_fft: int, hop_length: int, n_mels: int, n_iter: int, momentum: float, refine: int, seed: int
+) -> None:
     """ParameterError for settings an inversion cannot use."""
     check_positive_int(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
     if not isinstance(n_iter, (int, np.integer)) or isinstance(n_iter, bool) or n_iter < 0:
@@ -134,8 +189,9 @@ def mfcc_to_mel(mfcc: torch.Tensor, *, n_mels: int = 128) -> torch.Tensor:
     return torch.pow(10.0, 0.1 * logmel)
 
 
-def mel_to_magnitude(mel: torch.Tensor, *, sr: int = 22050, n_fft: int = 2048, tol: float = 1e-6,
-                     max_iter: int = 2000) -> torch.Tensor:
+def mel_to_magnitude(
+    mel: torch.Tensor, *, sr: int = 22050, n_fft: int = 2048, tol: float = 1e-6, max_iter: int = 2000
+) -> torch.Tensor:
     """Mel power ``[shape=(..., n_mels, frames)]`` -> STFT magnitude ``[shape=(..., 1 + n_fft // 2, frames)]``.
 
     Non-negative least squares against ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)``
@@ -148,13 +204,26 @@ def mel_to_magnitude(mel: torch.Tensor, *, sr: int = 22050, n_fft: int = 2048, t
     scale = mel.amax(dim=-2, keepdim=True)  # (..., 1, T) per-frame peak
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     pinv = torch.tensor(_mel_pinv(sr, n_fft, n_mels), dtype=torch.float32, device=mel.device)  # (n_bins, n_mels)
-    power = nnls(A.to(torch.float32), (mel / scale).to(torch.float32), tol=tol, max_iter=max_iter, pinv=pinv,
-                 lipschitz=_mel_lipschitz(sr, n_fft, n_mels))
+    power = nnls(
+        A.to(torch.float32),
+        (mel / scale).to(torch.float32),
+        tol=tol,
+        max_iter=max_iter,
+        pinv=pinv,
+        lipschitz=_mel_lipschitz(sr, n_fft, n_mels),
+    )
     return torch.sqrt(power.to(torch.float64) * scale)
 
 
-def nnls(A: torch.Tensor, B: torch.Tensor, *, tol: float = 1e-6, max_iter: int = 2000,
-         pinv: torch.Tensor | None = None, lipschitz: float | None = None) -> torch.Tensor:
+def nnls(
+    A: torch.Tensor,
+    B: torch.Tensor,
+    *,
+    tol: float = 1e-6,
+    max_iter: int = 2000,
+    pinv: torch.Tensor | None = None,
+    lipschitz: float | None = None,
+) -> torch.Tensor:
     """Non-negative least squares for every column at once: ``argmin_{X >= 0} ||A X - B||^2``.
 
     ``A [shape=(m, n)]``, ``B [shape=(..., m, N)]`` -> ``X [shape=(..., n, N)]``, ``X >= 0``.
@@ -195,7 +264,8 @@ def nnls(A: torch.Tensor, B: torch.Tensor, *, tol: float = 1e-6, max_iter: int =
             G = AsT @ R
             pg = torch.where(Xa > 0, G, G.clamp_max(0))  # projected gradient: zero at a KKT point
             done = (torch.linalg.vector_norm(R, dim=0) <= tol * b_norm[active]) | (
-                torch.linalg.vector_norm(pg, dim=0) <= tol * g_norm[active])
+                torch.linalg.vector_norm(pg, dim=0) <= tol * g_norm[active]
+            )
             if it == max_iter or bool(done.all()):
                 X[:, active] = Xa
                 break

@@ -85,9 +85,12 @@ class MfccConvLSTM(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
         assert x.ndim == 3 and x.shape[1] == c.n_mfcc and x.shape[2] >= c.steps * self.width, (
-            f"expected (B, {c.n_mfcc}, >= {c.steps * self.width}), got {tuple(x.shape)}")
+            f"expected (B, {c.n_mfcc}, >= {c.steps * self.width}), got {tuple(x.shape)}"
+        )
         z = self.norm(x)[:, :, : c.steps * self.width]  # (B, n_mfcc, S*w)
-        seq = z.reshape(z.shape[0], c.n_mfcc, c.steps, self.width).permute(0, 2, 1, 3).unsqueeze(2)  # (B, S, 1, n_mfcc, w)
+        seq = (
+            z.reshape(z.shape[0], c.n_mfcc, c.steps, self.width).permute(0, 2, 1, 3).unsqueeze(2)
+        )  # (B, S, 1, n_mfcc, w)
         h = self.bn(self.convlstm(seq))  # (B, C_h, n_mfcc, w)
         return self.head(self.pool(h))  # (B, hidden)
 

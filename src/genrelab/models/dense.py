@@ -42,7 +42,9 @@ class DenseConfig:
     input_noise: float = 0.2  # std of Gaussian noise added to standardised inputs in training
     members: int = 10  # ensemble size
     mixup: float = 0.2  # Beta(mixup, mixup) input mixup in training (0 = off)
-    log_columns: tuple[int, ...] = ()  # input columns replaced by log(max(x, 1e-10)) before scaling (the *_var features)
+    log_columns: tuple[
+        int, ...
+    ] = ()  # input columns replaced by log(max(x, 1e-10)) before scaling (the *_var features)
 
 
 def _member(cfg: DenseConfig) -> nn.Sequential:
@@ -71,7 +73,9 @@ class DenseNet(nn.Module):
         self.config = DenseConfig(**cfg)
         c = self.config
         if c.n_features < 1 or c.n_classes < 2 or c.members < 1 or not c.hidden:
-            raise ParameterError(f"bad dense config {c}: need n_features >= 1, n_classes >= 2, members >= 1, hidden layers")
+            raise ParameterError(
+                f"bad dense config {c}: need n_features >= 1, n_classes >= 2, members >= 1, hidden layers"
+            )
         if not 0 <= c.mixup <= 10:
             raise ParameterError(f"mixup={c.mixup} must be in [0, 10] (0 = off)")
         if any(not 0 <= i < c.n_features for i in c.log_columns):
@@ -99,7 +103,9 @@ class DenseNet(nn.Module):
         self.scale.copy_(z.std(0).clamp_min(1e-8))
 
     def _standardise(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.ndim == 2 and x.shape[1] == self.config.n_features, f"expected (B, {self.config.n_features}), got {tuple(x.shape)}"
+        assert x.ndim == 2 and x.shape[1] == self.config.n_features, (
+            f"expected (B, {self.config.n_features}), got {tuple(x.shape)}"
+        )
         z = (self._log(x) - self.mean) / self.scale  # (B, F)
         if self.training and self.config.input_noise > 0:
             z = z + self.config.input_noise * torch.randn_like(z)

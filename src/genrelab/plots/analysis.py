@@ -33,8 +33,15 @@ def pca_scatter(panels: Sequence[dict], genres: Sequence[str]) -> Figure:
                 ax.scatter(bg[0][m, 0], bg[0][m, 1], s=12, color=colours[g], alpha=0.15, linewidths=0)
         for g in genres:
             m = np.asarray(panel["labels"]) == g
-            ax.scatter(panel["scores"][m, 0], panel["scores"][m, 1], s=30, color=colours[g], edgecolor="k",
-                       linewidths=0.4, label=g)
+            ax.scatter(
+                panel["scores"][m, 0],
+                panel["scores"][m, 1],
+                s=30,
+                color=colours[g],
+                edgecolor="k",
+                linewidths=0.4,
+                label=g,
+            )
         pts = [np.asarray(panel["scores"])]
         if bg is not None and len(bg[0]):
             pts.append(np.percentile(bg[0], [2, 98], axis=0))  # far-off originals do not stretch the axes
@@ -82,8 +89,13 @@ def genre_variance(per_genre: dict[str, dict[str, Sequence[float] | None]], genr
         for i, g in enumerate(genres):
             v = table.get(g)
             if v:
-                ax.bar(np.arange(1, len(v) + 1) + (i - (len(genres) - 1) / 2) * width, v, width=width,
-                       color=colours[g], label=g)
+                ax.bar(
+                    np.arange(1, len(v) + 1) + (i - (len(genres) - 1) / 2) * width,
+                    v,
+                    width=width,
+                    color=colours[g],
+                    label=g,
+                )
         ax.set_xticks(np.arange(1, k + 1), [f"PC{j}" for j in range(1, k + 1)])
         ax.set_title(source, fontsize=10)
         ax.grid(alpha=0.3, axis="y")

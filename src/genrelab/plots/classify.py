@@ -46,8 +46,15 @@ def confusion(cm: np.ndarray, labels: Sequence[str], *, title: str = "") -> Figu
     top = cm.max() if cm.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > top / 2 else "black")
+            ax.text(
+                j,
+                i,
+                int(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > top / 2 else "black",
+            )
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(f"{title} confusion".strip())
     return fig
@@ -71,8 +78,9 @@ def report(per_class: Mapping[str, Mapping[str, float]], *, title: str = "") -> 
     return fig
 
 
-def misclassified(examples: Sequence[tuple[str, str, str, np.ndarray]], genre_means: Mapping[str, np.ndarray], *,
-                  title: str = "") -> Figure:
+def misclassified(
+    examples: Sequence[tuple[str, str, str, np.ndarray]], genre_means: Mapping[str, np.ndarray], *, title: str = ""
+) -> Figure:
     """For each ``(name, true, predicted, mfcc)``: the clip's MFCCs beside its true and predicted genre means.
 
     ``mfcc`` is a map ``(n_mfcc, T)`` (maps models: three images per row) or the 20
@@ -88,8 +96,11 @@ def misclassified(examples: Sequence[tuple[str, str, str, np.ndarray]], genre_me
         fig = new_figure(width=11, height=2.4 * rows)
         axes = np.atleast_2d(fig.subplots(rows, 3))
         for r, (name, true, pred, m) in enumerate(examples):
-            panels = [(m, f"{name} (true {true}, predicted {pred})"),
-                      (genre_means.get(true), f"mean {true}"), (genre_means.get(pred), f"mean {pred}")]
+            panels = [
+                (m, f"{name} (true {true}, predicted {pred})"),
+                (genre_means.get(true), f"mean {true}"),
+                (genre_means.get(pred), f"mean {pred}"),
+            ]
             lo, hi = np.percentile(np.asarray(m)[1:], [2, 98])  # colour range without MFCC 0 (loudness)
             for ax, (img, label) in zip(axes[r], panels):
                 if img is not None:

@@ -8,8 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def feature_boxplots(values: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]],
-                     genres: Sequence[str]) -> Figure:
+def feature_boxplots(values: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]], genres: Sequence[str]) -> Figure:
     """One box-plot panel per feature, one box per genre (quartiles; whiskers at 1.5 IQR; no fliers).
 
     ``values[feature][genre]`` holds that genre's values of the feature (NaN are dropped);

@@ -47,8 +47,15 @@ def true_vs_synthetic(
     seconds = real.shape[1] * hop_length / sr
     names = ("real", "teacher-forced prediction", "free-running generation")
     for ax, m, name in zip(axes, (real, teacher, free), names):
-        im = ax.imshow(m[1:], origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                       extent=(0, m.shape[1] * hop_length / sr, 1.5, m.shape[0] - 0.5))
+        im = ax.imshow(
+            m[1:],
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            extent=(0, m.shape[1] * hop_length / sr, 1.5, m.shape[0] - 0.5),
+        )
         ax.set_ylabel("MFCC")
         ax.set_title(name, fontsize=10)
         ax.set_xlim(0, seconds)

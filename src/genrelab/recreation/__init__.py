@@ -63,7 +63,24 @@ from genrelab.recreation.pipeline import (
 from genrelab.recreation.training import RECREATION_MODELS, train_recreation
 
 __all__ = [
-    "train_recreation", "Recreator", "generate", "frames_for", "guide", "target_log_prob", "recreate",
-    "limit_peak", "mfcc_to_audio", "reclassify", "shares", "frechet_distance", "RECREATION_MODELS",
-    "MODEL_SHORT", "DEFAULT_GENRES", "GUIDE_MODELS", "EDGE", "SR", "N_FFT", "HOP_LENGTH",
+    "train_recreation",
+    "Recreator",
+    "generate",
+    "frames_for",
+    "guide",
+    "target_log_prob",
+    "recreate",
+    "limit_peak",
+    "mfcc_to_audio",
+    "reclassify",
+    "shares",
+    "frechet_distance",
+    "RECREATION_MODELS",
+    "MODEL_SHORT",
+    "DEFAULT_GENRES",
+    "GUIDE_MODELS",
+    "EDGE",
+    "SR",
+    "N_FFT",
+    "HOP_LENGTH",
 ]

@@ -10,8 +10,9 @@ import numpy as np
 from genrelab.constants import HOP_LENGTH, N_FFT, N_MFCC, SR
 
 
-def mfcc_to_audio(mfcc: np.ndarray, *, sr: int = SR, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
-                  device: str = "cpu") -> np.ndarray:
+def mfcc_to_audio(
+    mfcc: np.ndarray, *, sr: int = SR, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, device: str = "cpu"
+) -> np.ndarray:
     """``(B, n_mfcc, F)`` -> ``(B, (F - 1) * hop_length)`` waveforms (:func:`genrelab.invert.mfcc_to_audio`)."""
     from genrelab.invert import mfcc_to_audio as invert
 

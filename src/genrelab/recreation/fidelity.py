@@ -10,14 +10,17 @@ from genrelab.constants import SR
 from genrelab.metrics import frechet_distance, shares
 from genrelab.progress import track
 
-FRECHET_COVARIANCE = ("Ledoit-Wolf shrinkage covariance of the penultimate embeddings "
-                      "(few clips per genre); reference = the real held-out clips")
+FRECHET_COVARIANCE = (
+    "Ledoit-Wolf shrinkage covariance of the penultimate embeddings "
+    "(few clips per genre); reference = the real held-out clips"
+)
 
 Audio = Mapping[str, Mapping[str, Sequence[np.ndarray]]]  # {source: {genre: [clip (n,)]}}
 
 
-def _classify(clf: Any, by_genre: Mapping[str, Sequence[np.ndarray]], genres: Sequence[str], *, description: str,
-              progress: bool) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
+def _classify(
+    clf: Any, by_genre: Mapping[str, Sequence[np.ndarray]], genres: Sequence[str], *, description: str, progress: bool
+) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
     """One classifier over one source: intended and predicted genres, embeddings ``{genre: (n, d)}``."""
     intended, preds, emb = [], [], {}
     for genre in track(genres, description=description, enabled=progress):
@@ -46,8 +49,9 @@ def _frechet(emb: Mapping[str, Mapping[str, np.ndarray]], genres: Sequence[str])
     return out
 
 
-def reclassify(classifiers: Mapping[str, Any], audio: Audio, files: list[dict[str, Any]], genres: Sequence[str], *,
-               progress: bool) -> dict[str, Any]:
+def reclassify(
+    classifiers: Mapping[str, Any], audio: Audio, files: list[dict[str, Any]], genres: Sequence[str], *, progress: bool
+) -> dict[str, Any]:
     """Reclassify every clip with every classifier.
 
     Returns ``{"fidelity", "frechet", "frechet_covariance", "clips"}`` (fidelity.json's
@@ -61,8 +65,9 @@ def reclassify(classifiers: Mapping[str, Any], audio: Audio, files: list[dict[st
         fidelity[cname] = {}
         emb: dict[str, dict[str, np.ndarray]] = {}
         for source, by_genre in audio.items():
-            intended, preds, emb[source] = _classify(clf, by_genre, genres, description=f"{cname}: {source}",
-                                                     progress=progress)
+            intended, preds, emb[source] = _classify(
+                clf, by_genre, genres, description=f"{cname}: {source}", progress=progress
+            )
             seen: dict[str, int] = {}
             for genre, label in zip(intended, preds):
                 i = seen.get(genre, 0)

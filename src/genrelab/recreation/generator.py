@@ -36,8 +36,12 @@ class Recreator:
         self.val_tracks: list[str] = list(ckpt.get("val_tracks", []))
         # standardised range of the training frames (generation stays inside it); +-5 if unknown
         lo, hi = ckpt.get("mfcc_min"), ckpt.get("mfcc_max")
-        self.z_min = (np.asarray(lo, np.float32) - self.mean) / self.std if lo is not None else np.full_like(self.mean, -5.0)
-        self.z_max = (np.asarray(hi, np.float32) - self.mean) / self.std if hi is not None else np.full_like(self.mean, 5.0)
+        self.z_min = (
+            (np.asarray(lo, np.float32) - self.mean) / self.std if lo is not None else np.full_like(self.mean, -5.0)
+        )
+        self.z_max = (
+            (np.asarray(hi, np.float32) - self.mean) / self.std if hi is not None else np.full_like(self.mean, 5.0)
+        )
 
     @classmethod
     def load(cls, run_dir: str | Path | RunDir, name: str, *, device: str = "cpu") -> "Recreator":
@@ -47,8 +51,10 @@ class Recreator:
         run = RunDir(run_dir)
         path = run.model(name)
         if not path.is_file():
-            raise DatasetError(f"no trained recreation model {name!r} in {path.parent}; train it with "
-                               f"`genrelab train DATA --model {name} --out {run}`")
+            raise DatasetError(
+                f"no trained recreation model {name!r} in {path.parent}; train it with "
+                f"`genrelab train DATA --model {name} --out {run}`"
+            )
         model, ckpt = load_checkpoint(path)
         if not isinstance(model, RecreationModel):
             raise DatasetError(f"{path} holds a {ckpt.get('kind')} model, not a recreation model")

@@ -82,7 +82,8 @@ def target_log_prob(mfcc: np.ndarray, targets: Sequence[int], module: nn.Module,
         tgt = torch.as_tensor(list(targets), device=x.device)[owner]
         vals = logp[torch.arange(len(owner)), tgt]
         return torch.zeros(x.shape[0], dtype=vals.dtype).index_add_(0, owner.cpu(), vals.cpu()).numpy() / (
-            np.bincount(owner.cpu().numpy(), minlength=x.shape[0]))
+            np.bincount(owner.cpu().numpy(), minlength=x.shape[0])
+        )
 
 
 __all__ = ["guide", "target_log_prob"]

@@ -24,13 +24,16 @@ def classifier_test_tracks(run: RunDir, name: str) -> set[str] | None:
         return None
     tracks = metrics["test_tracks"]
     if not isinstance(tracks, list):
-        raise DatasetError(f"{run.metrics_file(name)}: test_tracks is a {type(tracks).__name__}, "
-                           "expected a list of track ids; retrain the classifier to rewrite it")
+        raise DatasetError(
+            f"{run.metrics_file(name)}: test_tracks is a {type(tracks).__name__}, "
+            "expected a list of track ids; retrain the classifier to rewrite it"
+        )
     return set(map(str, tracks))
 
 
-def heldout_clips(run: RunDir, genres: Sequence[str], val_tracks: Sequence[str], classifiers: Sequence[str], *,
-                  n: int) -> tuple[dict[str, list[Path]], dict[str, dict]]:
+def heldout_clips(
+    run: RunDir, genres: Sequence[str], val_tracks: Sequence[str], classifiers: Sequence[str], *, n: int
+) -> tuple[dict[str, list[Path]], dict[str, dict]]:
     """Up to ``n`` real clip paths per genre, preferring tracks no model trained on.
 
     Preference: tracks on the test side of every classifier whose ``test_tracks`` are known
@@ -56,9 +59,12 @@ def heldout_clips(run: RunDir, genres: Sequence[str], val_tracks: Sequence[str],
         paths = dict(zip(rows["track"].astype(str), rows["path"].astype(str)))
         picked = order[:n]
         out[g] = [_resolve(Path(paths[t]), run) for t in picked]
-        info[g] = {"n": len(picked), "tracks": picked,
-                   "unseen_by_classifiers": sum(t in unseen_clf for t in picked) if tests else None,
-                   "unseen_by_recreation": sum(t in val for t in picked)}
+        info[g] = {
+            "n": len(picked),
+            "tracks": picked,
+            "unseen_by_classifiers": sum(t in unseen_clf for t in picked) if tests else None,
+            "unseen_by_recreation": sum(t in val for t in picked),
+        }
     return out, info
 
 
@@ -67,8 +73,14 @@ def _resolve(path: Path, run: RunDir) -> Path:
     return path if path.is_absolute() or path.exists() else run.root / path
 
 
-def prompts_for(run: RunDir, rec: Recreator, genres: Sequence[str], heldout: Mapping[str, Sequence[Path]],
-                per_genre: int, prompt_frames: int) -> dict[str, np.ndarray]:
+def prompts_for(
+    run: RunDir,
+    rec: Recreator,
+    genres: Sequence[str],
+    heldout: Mapping[str, Sequence[Path]],
+    per_genre: int,
+    prompt_frames: int,
+) -> dict[str, np.ndarray]:
     """``{genre: (per_genre, n_mfcc, prompt_frames)}`` raw frames from held-out segment maps.
 
     Segments of the genre's held-out clips and of the model's validation tracks, else of any
@@ -81,7 +93,9 @@ def prompts_for(run: RunDir, rec: Recreator, genres: Sequence[str], heldout: Map
     ms = load_maps(run.maps_npz)
     out = {}
     for g in genres:
-        tracks = {Path(p).name.rsplit(".", 1)[0] for p in heldout.get(g, [])} | {t for t in rec.val_tracks if t.split(".")[0] == g}
+        tracks = {Path(p).name.rsplit(".", 1)[0] for p in heldout.get(g, [])} | {
+            t for t in rec.val_tracks if t.split(".")[0] == g
+        }
         idx = [i for i in range(len(ms.label)) if str(ms.label[i]) == g and str(ms.track[i]) in tracks]
         if not idx:
             idx = [i for i in range(len(ms.label)) if str(ms.label[i]) == g]

@@ -31,8 +31,9 @@ MODEL_SHORT: dict[str, str] = {n.removeprefix("recreate-"): n for n in RECREATIO
 GUIDE_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind == "maps")
 
 
-def _check_args(genres: list[str], models: list[str], per_genre: int, seconds: float, prompt_frames: int,
-                guide_model: str) -> None:
+def _check_args(
+    genres: list[str], models: list[str], per_genre: int, seconds: float, prompt_frames: int, guide_model: str
+) -> None:
     """ParameterError for options recreate() cannot use (before anything is loaded)."""
     for m in models:
         if m not in MODEL_SHORT:
@@ -49,8 +50,9 @@ def _check_args(genres: list[str], models: list[str], per_genre: int, seconds: f
         raise ParameterError(f"guide_model={guide_model!r} must be a map classifier; choose from {list(GUIDE_MODELS)}")
 
 
-def _recreators(run: RunDir, models: list[str], genres: list[str], prompt_frames: int,
-                device: str) -> tuple[dict[str, Recreator], list[str]]:
+def _recreators(
+    run: RunDir, models: list[str], genres: list[str], prompt_frames: int, device: str
+) -> tuple[dict[str, Recreator], list[str]]:
     """The trained recreation models asked for (``{short name: Recreator}``) and the missing ones."""
     recs: dict[str, Recreator] = {}
     missing = []
@@ -62,26 +64,32 @@ def _recreators(run: RunDir, models: list[str], genres: list[str], prompt_frames
         else:
             missing.append(m)
     if not recs:
-        raise DatasetError(f"no trained recreation model in {run.models}; train one with "
-                           f"`genrelab train DATA --model recreate-lstm --out {run}`")
+        raise DatasetError(
+            f"no trained recreation model in {run.models}; train one with "
+            f"`genrelab train DATA --model recreate-lstm --out {run}`"
+        )
     for rec in recs.values():
         bad = [g for g in genres if g not in rec.labels]
         if bad:
             raise ParameterError(f"unknown genre {bad[0]!r}; {rec.name} knows {rec.labels}")
     first = next(iter(recs.values()))
     if prompt_frames and prompt_frames <= first.config.context:
-        raise ParameterError(f"prompt_frames={prompt_frames} must be 0 or more than the model's context "
-                             f"({first.config.context} frames)")
+        raise ParameterError(
+            f"prompt_frames={prompt_frames} must be 0 or more than the model's context ({first.config.context} frames)"
+        )
     return recs, missing
 
 
-def _guide_classifier(run: RunDir, classifiers: dict[str, Any], guidance: float, guide_model: str,
-                      genres: list[str]) -> Any | None:
+def _guide_classifier(
+    run: RunDir, classifiers: dict[str, Any], guidance: float, guide_model: str, genres: list[str]
+) -> Any | None:
     """The classifier that steers the generated MFCCs (None when ``guidance == 0``)."""
     if guidance > 0:
         if guide_model not in classifiers:
-            raise DatasetError(f"--guidance needs a trained {guide_model} in {run.models}; train it with "
-                               f"`genrelab train DATA --model {guide_model} --out {run}`")
+            raise DatasetError(
+                f"--guidance needs a trained {guide_model} in {run.models}; train it with "
+                f"`genrelab train DATA --model {guide_model} --out {run}`"
+            )
         clf = classifiers[guide_model]
         bad = [g for g in genres if g not in clf.labels]
         if bad:
@@ -98,9 +106,21 @@ def _classifier_frames(clf: Any) -> int:
     return int(frames) if frames else 130
 
 
-def _recreated(run: RunDir, recs: dict[str, Recreator], genres: list[str], prompts: dict[str, np.ndarray], *,
-               per_genre: int, seconds: float, temperature: float, seed: int, guide_clf: Any | None,
-               guidance: float, device: str, progress: bool) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
+def _recreated(
+    run: RunDir,
+    recs: dict[str, Recreator],
+    genres: list[str],
+    prompts: dict[str, np.ndarray],
+    *,
+    per_genre: int,
+    seconds: float,
+    temperature: float,
+    seed: int,
+    guide_clf: Any | None,
+    guidance: float,
+    device: str,
+    progress: bool,
+) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
     """Generate, guide, invert and write each model's clips: ``({model: {genre: [clip (n,)]}}, file records)``."""
     frames = frames_for(seconds)
     n_samples = int(round(seconds * SR))
@@ -111,19 +131,28 @@ def _recreated(run: RunDir, recs: dict[str, Recreator], genres: list[str], promp
         for genre in track(genres, description=f"recreate {m}", enabled=progress):
             # a stable seed per (seed, model, genre): the same clips whichever other models/genres run
             s = int(np.random.SeedSequence([seed, list(MODEL_SHORT).index(m), *genre.encode()]).generate_state(1)[0])
-            mf = generate(rec, [genre] * per_genre, frames=frames, prompts=prompts.get(genre), temperature=temperature,
-                          seed=s)  # (per_genre, n_mfcc, frames)
+            mf = generate(
+                rec, [genre] * per_genre, frames=frames, prompts=prompts.get(genre), temperature=temperature, seed=s
+            )  # (per_genre, n_mfcc, frames)
             if guide_clf is not None:
-                mf = guide(mf, [guide_clf.labels.index(genre)] * per_genre, guide_clf.module, weight=guidance,
-                           frames=_classifier_frames(guide_clf), std=rec.std, device=device)
+                mf = guide(
+                    mf,
+                    [guide_clf.labels.index(genre)] * per_genre,
+                    guide_clf.module,
+                    weight=guidance,
+                    frames=_classifier_frames(guide_clf),
+                    std=rec.std,
+                    device=device,
+                )
             ys = [limit_peak(y[:n_samples]) for y in mfcc_to_audio(mf, device=device)]
             audio[m][genre] = ys
             files += save_clips(run.recreated_folder(m, genre), genre, ys, source=m)
     return audio, files
 
 
-def _real_and_oracle(run: RunDir, heldout: dict[str, list[Path]], genres: list[str], *, seconds: float, device: str,
-                     progress: bool) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
+def _real_and_oracle(
+    run: RunDir, heldout: dict[str, list[Path]], genres: list[str], *, seconds: float, device: str, progress: bool
+) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
     """The real held-out clips, and the same through MFCC -> mfcc_to_audio (the oracle, written as wavs)."""
     audio: dict[str, dict[str, list[np.ndarray]]] = {"real": {}, "oracle": {}}
     files: list[dict] = []
@@ -183,18 +212,40 @@ def recreate(
 
     heldout, heldout_info = heldout_clips(run, genres, first.val_tracks, classifier_names, n=max(per_genre, 2))
     prompts = prompts_for(run, first, genres, heldout, per_genre, prompt_frames) if prompt_frames else {}
-    audio, files = _recreated(run, recs, genres, prompts, per_genre=per_genre, seconds=seconds,
-                              temperature=temperature, seed=seed, guide_clf=guide_clf, guidance=guidance,
-                              device=device, progress=progress)
+    audio, files = _recreated(
+        run,
+        recs,
+        genres,
+        prompts,
+        per_genre=per_genre,
+        seconds=seconds,
+        temperature=temperature,
+        seed=seed,
+        guide_clf=guide_clf,
+        guidance=guidance,
+        device=device,
+        progress=progress,
+    )
     real_audio, real_files = _real_and_oracle(run, heldout, genres, seconds=seconds, device=device, progress=progress)
     all_audio: Audio = {**audio, **real_audio}
     result = {
-        "genres": genres, "models": list(recs), "missing": missing, "per_genre": per_genre, "seconds": seconds,
-        "temperature": temperature, "guidance": guidance, "prompt_frames": prompt_frames, "seed": seed, "sr": SR,
-        "classifiers": classifier_names, "real_clips": heldout_info,
-        "sources": {**{m: f"recreated by {MODEL_SHORT[m]}" for m in recs},
-                    "oracle": "real held-out clips -> MFCC -> mfcc_to_audio",
-                    "real": "real held-out clips, unaltered"},
+        "genres": genres,
+        "models": list(recs),
+        "missing": missing,
+        "per_genre": per_genre,
+        "seconds": seconds,
+        "temperature": temperature,
+        "guidance": guidance,
+        "prompt_frames": prompt_frames,
+        "seed": seed,
+        "sr": SR,
+        "classifiers": classifier_names,
+        "real_clips": heldout_info,
+        "sources": {
+            **{m: f"recreated by {MODEL_SHORT[m]}" for m in recs},
+            "oracle": "real held-out clips -> MFCC -> mfcc_to_audio",
+            "real": "real held-out clips, unaltered",
+        },
         **reclassify(classifiers, all_audio, files + real_files, genres, progress=progress),
     }
     run.write_metrics("fidelity", result)

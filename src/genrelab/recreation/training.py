@@ -35,21 +35,30 @@ class Segments:
     protocol: str
 
 
-def _check_options(models: Sequence[str], epochs: int, batch_size: int, lr: float, val_fraction: float,
-                   config: dict[str, Any] | None) -> dict[str, Any]:
+def _check_options(
+    models: Sequence[str], epochs: int, batch_size: int, lr: float, val_fraction: float, config: dict[str, Any] | None
+) -> dict[str, Any]:
     """Validate the options; return the RecreateConfig overrides."""
     for name in models:
         if name not in RECREATION_MODELS:
             raise ParameterError(f"unknown recreation model {name!r}; choose from {list(RECREATION_MODELS)}")
-    for key, value, ok in (("epochs", epochs, epochs >= 1), ("batch_size", batch_size, batch_size >= 1),
-                           ("lr", lr, lr > 0), ("val_fraction", val_fraction, 0 < val_fraction < 1)):
+    for key, value, ok in (
+        ("epochs", epochs, epochs >= 1),
+        ("batch_size", batch_size, batch_size >= 1),
+        ("lr", lr, lr > 0),
+        ("val_fraction", val_fraction, 0 < val_fraction < 1),
+    ):
         if not ok:
-            raise ParameterError(f"{key}={value} is out of range (epochs, batch_size >= 1; lr > 0; 0 < val_fraction < 1)")
+            raise ParameterError(
+                f"{key}={value} is out of range (epochs, batch_size >= 1; lr > 0; 0 < val_fraction < 1)"
+            )
     overrides = {k: v for k, v in (config or {}).items() if k not in _FIXED}
     unknown = sorted(set(overrides) - set(RecreateConfig.__dataclass_fields__))
     if unknown:
-        raise ParameterError(f"unknown recreation config key {unknown[0]!r}; choose from "
-                             f"{sorted(set(RecreateConfig.__dataclass_fields__) - set(_FIXED))}")
+        raise ParameterError(
+            f"unknown recreation config key {unknown[0]!r}; choose from "
+            f"{sorted(set(RecreateConfig.__dataclass_fields__) - set(_FIXED))}"
+        )
     return overrides
 
 
@@ -68,9 +77,15 @@ def _segments(features: Any, val_fraction: float, seed: int) -> Segments:
     split = make_splits(f"random:{val_fraction}", list(map(str, maps.track)), list(map(str, maps.label)), seed=seed)[0]
     if len(split.train) == 0 or len(split.test) == 0:
         raise DatasetError(f"too few tracks ({len(set(maps.track))}) for a {val_fraction:g} validation split by track")
-    return Segments(x=x_raw[:, :, EDGE:-EDGE], y=y, labels=labels, train=split.train, val=split.test,
-                    val_tracks=sorted(set(map(str, maps.track[split.test]))),
-                    protocol=f"random:{val_fraction} seed={seed}")
+    return Segments(
+        x=x_raw[:, :, EDGE:-EDGE],
+        y=y,
+        labels=labels,
+        train=split.train,
+        val=split.test,
+        val_tracks=sorted(set(map(str, maps.track[split.test]))),
+        protocol=f"random:{val_fraction} seed={seed}",
+    )
 
 
 def train_recreation(
@@ -100,12 +115,25 @@ def train_recreation(
     results: dict[str, dict] = {}
     for name in models:
         torch.manual_seed(seed)  # seeded initialisation (and dropout)
-        cfg = RecreateConfig(n_mfcc=data.x.shape[1], n_genres=len(data.labels), lstm=name == "recreate-lstm",
-                             **overrides)
+        cfg = RecreateConfig(
+            n_mfcc=data.x.shape[1], n_genres=len(data.labels), lstm=name == "recreate-lstm", **overrides
+        )
         if data.x.shape[2] <= cfg.context + 1:
-            raise DatasetError(f"segment maps have {data.x.shape[2]} frames; recreation needs more than {cfg.context + 1}")
-        results[name] = _fit_one(name, cfg, data, run, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                 device=device, progress=progress)
+            raise DatasetError(
+                f"segment maps have {data.x.shape[2]} frames; recreation needs more than {cfg.context + 1}"
+            )
+        results[name] = _fit_one(
+            name,
+            cfg,
+            data,
+            run,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
     return results
 
 
@@ -121,8 +149,9 @@ def standardisation(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def evaluate_teacher_forced(model: RecreationModel, z: torch.Tensor, g: torch.Tensor, *, batch_size: int,
-                            device: str) -> tuple[float, np.ndarray]:
+def evaluate_teacher_forced(
+    model: RecreationModel, z: torch.Tensor, g: torch.Tensor, *, batch_size: int, device: str
+) -> tuple[float, np.ndarray]:
     """Teacher-forced MSE on ``z (N, F, C)``, genres ``g (N,)``, and the per-coefficient residual RMS ``(C,)``."""
     model.eval()
     sq = torch.zeros(z.shape[-1], dtype=torch.float64)
@@ -136,8 +165,20 @@ def evaluate_teacher_forced(model: RecreationModel, z: torch.Tensor, g: torch.Te
     return float(per.mean()), np.sqrt(per)
 
 
-def _train(model: RecreationModel, z_t: torch.Tensor, y_t: torch.Tensor, data: Segments, *, epochs: int,
-           batch_size: int, lr: float, seed: int, device: str, progress: bool, name: str) -> list[dict]:
+def _train(
+    model: RecreationModel,
+    z_t: torch.Tensor,
+    y_t: torch.Tensor,
+    data: Segments,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+    progress: bool,
+    name: str,
+) -> list[dict]:
     """Fit ``model`` on standardised ``z_t (N, F, C)`` with :func:`genrelab.train.train_epochs`; the
     best-validation weights are restored. Returns the history ``[{epoch, train_loss, val_loss}]``."""
     from genrelab.train import train_epochs
@@ -155,14 +196,33 @@ def _train(model: RecreationModel, z_t: torch.Tensor, y_t: torch.Tensor, data: S
         val_loss, _ = evaluate_teacher_forced(model, z_t[va], y_t[va], batch_size=max(batch_size, 64), device=device)
         return {"val_loss": val_loss}
 
-    result = train_epochs(model, opt, epochs=epochs, batch_size=batch_size,
-                          order=lambda: tr[torch.randperm(len(tr), generator=gen)], batch_loss=batch_loss,
-                          validate=validate, progress=progress, description=f"train {name}")
+    result = train_epochs(
+        model,
+        opt,
+        epochs=epochs,
+        batch_size=batch_size,
+        order=lambda: tr[torch.randperm(len(tr), generator=gen)],
+        batch_loss=batch_loss,
+        validate=validate,
+        progress=progress,
+        description=f"train {name}",
+    )
     return result.history
 
 
-def _fit_one(name: str, cfg: RecreateConfig, data: Segments, run: RunDir, *, epochs: int, batch_size: int,
-             lr: float, seed: int, device: str, progress: bool) -> dict[str, Any]:
+def _fit_one(
+    name: str,
+    cfg: RecreateConfig,
+    data: Segments,
+    run: RunDir,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+    progress: bool,
+) -> dict[str, Any]:
     """Fit one model; write checkpoint, metrics and plots; return the metrics."""
     from genrelab.train import save_checkpoint
 
@@ -172,39 +232,82 @@ def _fit_one(name: str, cfg: RecreateConfig, data: Segments, run: RunDir, *, epo
     z_t, y_t = torch.from_numpy(np.ascontiguousarray(z)), torch.from_numpy(data.y)
     va = torch.from_numpy(data.val)
     model = RecreationModel(cfg).to(device)
-    history = _train(model, z_t, y_t, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                     progress=progress, name=name)
-    val_mse, residual_std = evaluate_teacher_forced(model, z_t[va], y_t[va], batch_size=max(batch_size, 64),
-                                                    device=device)
+    history = _train(
+        model,
+        z_t,
+        y_t,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+        name=name,
+    )
+    val_mse, residual_std = evaluate_teacher_forced(
+        model, z_t[va], y_t[va], batch_size=max(batch_size, 64), device=device
+    )
     zv = z[data.val]
     k = cfg.context
     persistence = float(np.mean((zv[:, k:] - zv[:, k - 1 : -1]) ** 2))  # "repeat the last frame"
     z_train, y_train = z[data.train], data.y[data.train]
-    genre_mean = np.stack([z_train[y_train == g].mean(axis=(0, 1)) if np.any(y_train == g)
-                           else np.zeros(cfg.n_mfcc, np.float32) for g in range(len(data.labels))])
+    genre_mean = np.stack(
+        [
+            z_train[y_train == g].mean(axis=(0, 1)) if np.any(y_train == g) else np.zeros(cfg.n_mfcc, np.float32)
+            for g in range(len(data.labels))
+        ]
+    )
     extra = {
-        "mfcc_mean": mean, "mfcc_std": std, "residual_std": residual_std.astype(np.float32),
-        "genre_mean": genre_mean.astype(np.float32), "frames": int(data.x.shape[2]), "val_tracks": data.val_tracks,
-        "mfcc_min": train_x.min(axis=(0, 2)).astype(np.float32), "mfcc_max": train_x.max(axis=(0, 2)).astype(np.float32),
-        "protocol": data.protocol, "sr": SR, "n_fft": N_FFT, "hop_length": HOP_LENGTH,
+        "mfcc_mean": mean,
+        "mfcc_std": std,
+        "residual_std": residual_std.astype(np.float32),
+        "genre_mean": genre_mean.astype(np.float32),
+        "frames": int(data.x.shape[2]),
+        "val_tracks": data.val_tracks,
+        "mfcc_min": train_x.min(axis=(0, 2)).astype(np.float32),
+        "mfcc_max": train_x.max(axis=(0, 2)).astype(np.float32),
+        "protocol": data.protocol,
+        "sr": SR,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
     }
-    save_checkpoint(run.model(name), name=name, kind="recreation", model=model, labels=data.labels, extra=extra,
-                    config=asdict(cfg))
+    save_checkpoint(
+        run.model(name), name=name, kind="recreation", model=model, labels=data.labels, extra=extra, config=asdict(cfg)
+    )
     metrics = {
-        "model": name, "history": history, "val_mse": val_mse, "val_mse_persistence": persistence,
-        "labels": data.labels, "config": asdict(cfg),
-        "protocol": data.protocol, "n_train": int(len(data.train)), "n_val": int(len(data.val)),
-        "n_val_tracks": len(data.val_tracks), "epochs": len(history), "lr": lr, "batch_size": batch_size,
+        "model": name,
+        "history": history,
+        "val_mse": val_mse,
+        "val_mse_persistence": persistence,
+        "labels": data.labels,
+        "config": asdict(cfg),
+        "protocol": data.protocol,
+        "n_train": int(len(data.train)),
+        "n_val": int(len(data.val)),
+        "n_val_tracks": len(data.val_tracks),
+        "epochs": len(history),
+        "lr": lr,
+        "batch_size": batch_size,
     }
     run.write_metrics(name, metrics)
     rec = Recreator(model.eval(), {"name": name, "labels": data.labels, **extra}, device)
-    _training_plots(rec, z_t[va[0]].numpy(), data.labels[int(data.y[va[0]])], history, run, seed=seed,
-                    baseline=persistence)
+    _training_plots(
+        rec, z_t[va[0]].numpy(), data.labels[int(data.y[va[0]])], history, run, seed=seed, baseline=persistence
+    )
     return metrics
 
 
-def _training_plots(rec: Recreator, z_val: np.ndarray, genre: str, history: list[dict], run: RunDir, *, seed: int,
-                    baseline: float | None = None) -> None:
+def _training_plots(
+    rec: Recreator,
+    z_val: np.ndarray,
+    genre: str,
+    history: list[dict],
+    run: RunDir,
+    *,
+    seed: int,
+    baseline: float | None = None,
+) -> None:
     """``<name>_mse.png`` and ``<name>_true_vs_synthetic.png`` for one held-out segment ``z_val (F, C)``."""
     from genrelab.plots import save_figure
     from genrelab.plots.recreate import mse_curves, true_vs_synthetic
@@ -220,8 +323,15 @@ def _training_plots(rec: Recreator, z_val: np.ndarray, genre: str, history: list
     free = generate(rec, [genre], frames=real.shape[1] - 2 * k, prompts=real[None, :, : 2 * k], seed=seed)[0]
     free_raw = np.concatenate([real[:, : 2 * k], free], axis=1)
     save_figure(mse_curves(history, title=name, baseline=baseline), run.plot(f"{name}_mse"))
-    fig = true_vs_synthetic(real, teacher_raw, free_raw, sr=SR, hop_length=HOP_LENGTH, prompt_frames=2 * k,
-                            title=f"{name}: held-out {genre} segment")
+    fig = true_vs_synthetic(
+        real,
+        teacher_raw,
+        free_raw,
+        sr=SR,
+        hop_length=HOP_LENGTH,
+        prompt_frames=2 * k,
+        title=f"{name}: held-out {genre} segment",
+    )
     save_figure(fig, run.plot(f"{name}_true_vs_synthetic"))
 
 

@@ -18,14 +18,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PACKAGES = ("genrelab", "numpy", "torch", "librosa", "scikit-learn", "pandas", "matplotlib", "soundfile")
-FEATURE_SUMMARY = ("tempo", "spectral_centroid_mean", "rms_mean", "zero_crossing_rate_mean", "mfcc1_mean", "chroma_stft_mean")
+FEATURE_SUMMARY = (
+    "tempo",
+    "spectral_centroid_mean",
+    "rms_mean",
+    "zero_crossing_rate_mean",
+    "mfcc1_mean",
+    "chroma_stft_mean",
+)
 NOT_FEATURES = ("filename", "length", "label", "segment")
 
 SEPARABILITY_NOTE = (
-    "<h3>Separability</h3><p class=\"note\">Silhouette on the PC1/PC2 plane and on all standardised "
+    '<h3>Separability</h3><p class="note">Silhouette on the PC1/PC2 plane and on all standardised '
     "features (higher: genres more apart); explained variance of the first components; mean "
     "pairwise Bhattacharyya overlap of genres on the PC1/PC2 plane (lower: less overlap). Each source "
-    "is standardised and PCA'd on its own.</p>")
+    "is standardised and PCA'd on its own.</p>"
+)
 
 
 def _data_source(run: RunFolder) -> str:
@@ -34,8 +42,10 @@ def _data_source(run: RunFolder) -> str:
     if source:
         return f"<p>Data: <code>{esc(source)}</code></p>"
     if "synth" in run.steps():
-        return ("<p>Data: the synthesised ten-genre corpus (procedural music, not GTZAN), "
-                "in <code>corpus/</code> of this run folder.</p>")
+        return (
+            "<p>Data: the synthesised ten-genre corpus (procedural music, not GTZAN), "
+            "in <code>corpus/</code> of this run folder.</p>"
+        )
     return ""
 
 
@@ -58,17 +68,25 @@ def section_data(run: RunFolder) -> str:
     if clips is not None and "label" in clips.columns:
         counts = clips["label"].value_counts().sort_index()
         rows = [[g, int(n)] for g, n in counts.items()] + [["total", int(counts.sum())]]
-        parts.append(f"<p>{len(counts)} genres, {int(counts.sum())} clips (rows).</p>"
-                     + table(["genre", "clips"], rows))
+        parts.append(
+            f"<p>{len(counts)} genres, {int(counts.sum())} clips (rows).</p>" + table(["genre", "clips"], rows)
+        )
     elif info:
         parts.append(json_tables(info))
     else:
         return not_run("feature preparation")
-    protocols = sorted({str(m.get("protocol")) for k, m in run.metrics.items()
-                        if k in CLASSIFIERS and isinstance(m, dict) and m.get("protocol")})
+    protocols = sorted(
+        {
+            str(m.get("protocol"))
+            for k, m in run.metrics.items()
+            if k in CLASSIFIERS and isinstance(m, dict) and m.get("protocol")
+        }
+    )
     if protocols:
-        parts.append(f"<p>Main split protocol(s): {esc(', '.join(protocols))}. Splits are made over "
-                     "tracks, so segments of one track never fall on both sides.</p>")
+        parts.append(
+            f"<p>Main split protocol(s): {esc(', '.join(protocols))}. Splits are made over "
+            "tracks, so segments of one track never fall on both sides.</p>"
+        )
     parts.append(_skipped(run))
     return "".join(parts)
 
@@ -92,32 +110,48 @@ def section_features(run: RunFolder) -> str:
     if feats is None:
         return not_run("feature extraction")
     n_features = len([c for c in feats.columns if c not in NOT_FEATURES])
-    parts = [f"<p>{len(feats)} rows x {n_features} "
-             "features (the public GTZAN CSV layout: chroma, RMS, spectral centroid/bandwidth/roll-off, "
-             "zero-crossing rate, harmonic/percussive, tempo, 20 MFCCs; means and variances).</p>"]
+    parts = [
+        f"<p>{len(feats)} rows x {n_features} "
+        "features (the public GTZAN CSV layout: chroma, RMS, spectral centroid/bandwidth/roll-off, "
+        "zero-crossing rate, harmonic/percussive, tempo, 20 MFCCs; means and variances).</p>"
+    ]
     shape = npz_shape(run.paths.maps_npz)
     if shape:
-        parts.append(f"<p>MFCC maps for the CNN, ConvLSTM and recreation models: {esc(' x '.join(map(str, shape)))} "
-                     "(segments x n_mfcc x frames).</p>")
+        parts.append(
+            f"<p>MFCC maps for the CNN, ConvLSTM and recreation models: {esc(' x '.join(map(str, shape)))} "
+            "(segments x n_mfcc x frames).</p>"
+        )
     cols = [c for c in FEATURE_SUMMARY if c in feats.columns]
     if cols and "label" in feats.columns:
         means = feats.groupby("label")[cols].mean()
-        parts.append(heading("Per-genre means of a few features")
-                     + table(["genre"] + cols, [[g] + [float(v) for v in row] for g, row in means.iterrows()]))
+        parts.append(
+            heading("Per-genre means of a few features")
+            + table(["genre"] + cols, [[g] + [float(v) for v in row] for g, row in means.iterrows()])
+        )
         png = _boxplots_png(feats, cols[:4])
         if png:
-            parts.append(figure_row(png_figure(
-                png, "Distributions of four features per genre (box: quartiles; whiskers: 1.5 IQR)",
-                alt="feature distributions per genre")))
+            parts.append(
+                figure_row(
+                    png_figure(
+                        png,
+                        "Distributions of four features per genre (box: quartiles; whiskers: 1.5 IQR)",
+                        alt="feature distributions per genre",
+                    )
+                )
+            )
     return "".join(parts)
 
 
 def section_pca(run: RunFolder) -> str:
     """PCA plots and, when ``metrics/pca.json`` exists, its tables."""
     pca = run.metric("pca")
-    figs = figures([(run.plot("pca_scatter.png"), "PC1 / PC2, recreated clips over faded originals"),
-                    (run.plot("pca_variance.png"), "explained variance per component"),
-                    (run.plot("pca_genre_variance.png"), "per-genre variance along the first components")])
+    figs = figures(
+        [
+            (run.plot("pca_scatter.png"), "PC1 / PC2, recreated clips over faded originals"),
+            (run.plot("pca_variance.png"), "explained variance per component"),
+            (run.plot("pca_genre_variance.png"), "per-genre variance along the first components"),
+        ]
+    )
     if pca is None and not figs:
         return not_run("PCA")
     return figs + (pca_tables(pca) if pca is not None else "")
@@ -127,11 +161,23 @@ def _separability_row(src: str, r: dict[str, Any]) -> list[Any]:
     """Clips, silhouettes, explained variance of PC1/PC2 and mean off-diagonal overlap of one source."""
     evr = [float(v) for v in (r.get("explained_variance_ratio") or [])]
     ov = r.get("overlap") or {}
-    off = [v for g1, row in ov.items() if isinstance(row, dict) for g2, v in row.items()
-           if g1 != g2 and isinstance(v, (int, float))]
-    return [src, r.get("n_clips"), r.get("silhouette"), r.get("silhouette_features"),
-            evr[0] if evr else None, evr[1] if len(evr) > 1 else None,
-            sum(evr[:2]) if evr else None, sum(off) / len(off) if off else None]
+    off = [
+        v
+        for g1, row in ov.items()
+        if isinstance(row, dict)
+        for g2, v in row.items()
+        if g1 != g2 and isinstance(v, (int, float))
+    ]
+    return [
+        src,
+        r.get("n_clips"),
+        r.get("silhouette"),
+        r.get("silhouette_features"),
+        evr[0] if evr else None,
+        evr[1] if len(evr) > 1 else None,
+        sum(evr[:2]) if evr else None,
+        sum(off) / len(off) if off else None,
+    ]
 
 
 def _variance_cell(v: Any) -> str:
@@ -146,22 +192,39 @@ def pca_tables(pca: dict[str, Any]) -> str:
     if not isinstance(sources, dict) or not all(isinstance(v, dict) for v in sources.values()):
         return json_tables(pca)
     genres = [str(g) for g in pca.get("genres", [])]
-    parts = [SEPARABILITY_NOTE,
-             table(["source", "clips", "silhouette (PC1/2)", "silhouette (features)", "PC1 var.", "PC2 var.",
-                    "PC1+2 var.", "mean overlap"], [_separability_row(src, r) for src, r in sources.items()])]
+    parts = [
+        SEPARABILITY_NOTE,
+        table(
+            [
+                "source",
+                "clips",
+                "silhouette (PC1/2)",
+                "silhouette (features)",
+                "PC1 var.",
+                "PC2 var.",
+                "PC1+2 var.",
+                "mean overlap",
+            ],
+            [_separability_row(src, r) for src, r in sources.items()],
+        ),
+    ]
     for src, r in sources.items():
         ov = r.get("overlap")
         if isinstance(ov, dict) and ov:
             gs = genres or list(ov)
-            parts.append(heading(f"Overlap between genres: {src}", 4)
-                         + table(["", *gs], [[g1, *[(ov.get(g1) or {}).get(g2) for g2 in gs]] for g1 in gs]))
-    pv = {src: r.get("per_genre_variance") for src, r in sources.items()
-          if isinstance(r.get("per_genre_variance"), dict)}
+            parts.append(
+                heading(f"Overlap between genres: {src}", 4)
+                + table(["", *gs], [[g1, *[(ov.get(g1) or {}).get(g2) for g2 in gs]] for g1 in gs])
+            )
+    pv = {
+        src: r.get("per_genre_variance") for src, r in sources.items() if isinstance(r.get("per_genre_variance"), dict)
+    }
     if pv:
         gs = genres or sorted({g for v in pv.values() for g in v})
-        parts.append(heading("Per-genre variance along the first components", 4)
-                     + table(["genre", *pv], [[g, *[_variance_cell(v.get(g)) for v in pv.values()]] for g in gs],
-                             num_from=99))
+        parts.append(
+            heading("Per-genre variance along the first components", 4)
+            + table(["genre", *pv], [[g, *[_variance_cell(v.get(g)) for v in pv.values()]] for g in gs], num_from=99)
+        )
     if pca.get("note"):
         parts.append(f'<p class="note">{esc(pca["note"])}</p>')
     return "".join(parts)

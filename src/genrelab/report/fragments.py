@@ -61,11 +61,18 @@ def heading(text: Any, level: int = 3) -> str:
     return f"<h{level}>{esc(text)}</h{level}>"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, num_from: int = 1,
-          row_class: Sequence[str | None] | None = None, pct: bool = False) -> str:
+def table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    num_from: int = 1,
+    row_class: Sequence[str | None] | None = None,
+    pct: bool = False,
+) -> str:
     """An HTML table; cells from column ``num_from`` on are right-aligned numbers."""
-    head = "".join(f'<th class="num">{esc(h)}</th>' if i >= num_from else f"<th>{esc(h)}</th>"
-                   for i, h in enumerate(header))
+    head = "".join(
+        f'<th class="num">{esc(h)}</th>' if i >= num_from else f"<th>{esc(h)}</th>" for i, h in enumerate(header)
+    )
     body = []
     for r, row in enumerate(rows):
         cls = row_class[r] if row_class and r < len(row_class) and row_class[r] else None
@@ -85,8 +92,10 @@ def key_values(items: dict[str, Any]) -> str:
 def png_figure(data: bytes, caption: str, *, alt: str | None = None) -> str:
     """PNG bytes inlined as a data URI in a ``<figure>`` with a caption."""
     b64 = base64.b64encode(data).decode("ascii")
-    return (f'<figure><img alt="{esc(caption if alt is None else alt)}" src="data:image/png;base64,{b64}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{esc(caption if alt is None else alt)}" src="data:image/png;base64,{b64}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def image(path: Path, caption: str) -> str:
@@ -133,8 +142,7 @@ def player(path: Path, label: str, *, fmt: str = "ogg") -> str:
         uri = audio_data_uri(path, fmt=fmt)
     except Exception as exc:  # a damaged wav must not stop the report
         return f'<div class="player"><span>{esc(label)}</span><p class="notrun">unreadable: {esc(exc)}</p></div>'
-    return (f'<div class="player"><span>{esc(label)}</span>'
-            f'<audio controls preload="metadata" src="{uri}"></audio></div>')
+    return f'<div class="player"><span>{esc(label)}</span><audio controls preload="metadata" src="{uri}"></audio></div>'
 
 
 def _scalar(v: Any) -> bool:

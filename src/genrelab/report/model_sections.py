@@ -28,26 +28,37 @@ SUMMARY_NOTE = (
     "state their protocol and the number of seeds (± is the standard deviation over them); "
     "accuracy is on held-out data only. For recreation, the share of recreated clips the "
     "classifier assigns to the intended genre; the oracle is real clips sent through MFCC and "
-    "back to audio (what inversion alone costs).</p>")
+    "back to audio (what inversion alone costs).</p>"
+)
 LISTEN_NOTE = (
-    "<h3>Listen: recreated clips</h3><p class=\"note\">Folders are the recreation models "
+    '<h3>Listen: recreated clips</h3><p class="note">Folders are the recreation models '
     "(<code>lstm</code>, <code>dense</code>); <code>oracle</code> holds real held-out clips "
-    "sent through MFCC and back to audio, for comparison.</p>")
+    "sent through MFCC and back to audio, for comparison.</p>"
+)
 FIDELITY_NOTE = (
-    "<h3>Fidelity: recreated clips reclassified</h3><p class=\"note\">Share of recreated "
+    '<h3>Fidelity: recreated clips reclassified</h3><p class="note">Share of recreated '
     "clips each classifier assigns to the intended genre. The oracle row is real held-out "
     "clips through MFCC and back to audio: what inversion alone costs. Fréchet distances "
-    "compare penultimate-layer embeddings of real and recreated clips (lower is closer).</p>")
+    "compare penultimate-layer embeddings of real and recreated clips (lower is closer).</p>"
+)
 PROTOCOLS_NOTE = (
-    "<h3>Honest protocols</h3><p class=\"note\">The same models rerun over several seeds; "
-    "fault-filtered is the Kereliuk/Sturm artist-filtered split (real GTZAN only).</p>")
+    '<h3>Honest protocols</h3><p class="note">The same models rerun over several seeds; '
+    "fault-filtered is the Kereliuk/Sturm artist-filtered split (real GTZAN only).</p>"
+)
 
 
 def _accuracy_row(label: str, m: dict[str, Any], missing: str | None = "?") -> list[Any]:
     """One summary row from a metrics or protocol record (``missing`` for an unknown protocol or repeats)."""
-    return [label, m.get("protocol", missing), m.get("repeats", missing),
-            percent(m.get("accuracy"), m.get("accuracy_std")),
-            percent(m.get("track_accuracy")), m.get("macro_f1"), m.get("n_train"), m.get("n_test")]
+    return [
+        label,
+        m.get("protocol", missing),
+        m.get("repeats", missing),
+        percent(m.get("accuracy"), m.get("accuracy_std")),
+        percent(m.get("track_accuracy")),
+        m.get("macro_f1"),
+        m.get("n_train"),
+        m.get("n_test"),
+    ]
 
 
 def _claim_row(name: str, protocol: str) -> list[Row]:
@@ -69,8 +80,11 @@ def _classifier_rows(run: RunFolder) -> list[Row]:
             rows.append((_accuracy_row(f"{name} (ours)", m), None))
         else:
             rows.append(([f"{name} (ours)", "–", "–", "not run", "–", None, None, None], None))
-        rows += [(_accuracy_row(f"{name} (ours, protocol)", r, missing=None), None)
-                 for r in prot_rows if r.get("model") == name and r.get("accuracy") is not None]
+        rows += [
+            (_accuracy_row(f"{name} (ours, protocol)", r, missing=None), None)
+            for r in prot_rows
+            if r.get("model") == name and r.get("accuracy") is not None
+        ]
         rows += _claim_row(name, "random split, real GTZAN")
     return rows
 
@@ -80,14 +94,26 @@ def _recreation_rows(run: RunFolder) -> list[Row]:
     fid = run.metric("fidelity")
     by_clf = fid.get("fidelity") if fid else None
     rows: list[Row] = []
-    for clf, by_source in (by_clf.items() if isinstance(by_clf, dict) else ()):
+    for clf, by_source in by_clf.items() if isinstance(by_clf, dict) else ():
         e = by_source.get("lstm") if isinstance(by_source, dict) else None
         if not isinstance(e, dict):
             continue
         oracle = by_source.get("oracle") if isinstance(by_source.get("oracle"), dict) else {}
-        rows.append(([f"recreate-lstm, reclassified by {clf} (ours)",
-                      f"{e.get('n', '?')} recreated clips; oracle {percent(oracle.get('overall'))}", "–",
-                      percent(e.get("overall")), "–", None, None, e.get("n")], None))
+        rows.append(
+            (
+                [
+                    f"recreate-lstm, reclassified by {clf} (ours)",
+                    f"{e.get('n', '?')} recreated clips; oracle {percent(oracle.get('overall'))}",
+                    "–",
+                    percent(e.get("overall")),
+                    "–",
+                    None,
+                    None,
+                    e.get("n"),
+                ],
+                None,
+            )
+        )
     if not rows:
         rows.append((["recreate-lstm, reclassified (ours)", "–", "–", "not run", "–", None, None, None], None))
     return rows + _claim_row("recreate-lstm", "real GTZAN")
@@ -105,27 +131,45 @@ def section_classifier(run: RunFolder, name: str) -> str:
     m = run.metric(name)
     if m is None:
         return not_run(f"training of {name}")
-    summary = {k: m.get(k) for k in ("accuracy", "accuracy_std", "track_accuracy", "macro_f1", "protocol",
-                                     "repeats", "n_train", "n_test") if k in m}
-    parts = [key_values(summary), figures([
-        (run.plot(f"{name}_curves.png"), f"{name}: loss and accuracy per epoch"),
-        (run.plot(f"{name}_confusion.png"), f"{name}: confusion matrix (rows = true genre)"),
-    ])]
+    summary = {
+        k: m.get(k)
+        for k in ("accuracy", "accuracy_std", "track_accuracy", "macro_f1", "protocol", "repeats", "n_train", "n_test")
+        if k in m
+    }
+    parts = [
+        key_values(summary),
+        figures(
+            [
+                (run.plot(f"{name}_curves.png"), f"{name}: loss and accuracy per epoch"),
+                (run.plot(f"{name}_confusion.png"), f"{name}: confusion matrix (rows = true genre)"),
+            ]
+        ),
+    ]
     per_class = m.get("per_class")
     if isinstance(per_class, dict) and per_class:
-        rows = [[g, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")]
-                for g, v in per_class.items() if isinstance(v, dict)]
+        rows = [
+            [g, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")]
+            for g, v in per_class.items()
+            if isinstance(v, dict)
+        ]
         parts.append(heading("Classification report") + table(["genre", "precision", "recall", "f1", "support"], rows))
-    parts.append(figures([
-        (run.plot(f"{name}_report.png"), f"{name}: classification report"),
-        (run.plot(f"{name}_misclassified.png"),
-         f"{name}: misclassified clips: their MFCCs beside the mean MFCCs of the true and predicted genres"),
-    ]))
+    parts.append(
+        figures(
+            [
+                (run.plot(f"{name}_report.png"), f"{name}: classification report"),
+                (
+                    run.plot(f"{name}_misclassified.png"),
+                    f"{name}: misclassified clips: their MFCCs beside the mean MFCCs of the true and predicted genres",
+                ),
+            ]
+        )
+    )
     return "".join(parts)
 
 
 def classifier_builder(name: str) -> Callable[[RunFolder], str]:
     """:func:`section_classifier` bound to one classifier ``name``."""
+
     def build(run: RunFolder) -> str:
         """The body of the section of classifier ``name``."""
         return section_classifier(run, name)
@@ -139,16 +183,43 @@ def section_protocols(run: RunFolder) -> str:
     parts = []
     prot = run.metric("protocols")
     if prot and prot.get("rows"):
-        rows = [[r.get("model"), r.get("protocol"), r.get("repeats"), r.get("accuracy"), r.get("accuracy_std"),
-                 r.get("track_accuracy"), r.get("macro_f1"), r.get("note", "")] for r in prot["rows"]]
-        parts.append(PROTOCOLS_NOTE + table(["model", "protocol", "repeats", "accuracy", "std", "track acc.",
-                                             "macro F1", "note"], rows, num_from=2))
+        rows = [
+            [
+                r.get("model"),
+                r.get("protocol"),
+                r.get("repeats"),
+                r.get("accuracy"),
+                r.get("accuracy_std"),
+                r.get("track_accuracy"),
+                r.get("macro_f1"),
+                r.get("note", ""),
+            ]
+            for r in prot["rows"]
+        ]
+        parts.append(
+            PROTOCOLS_NOTE
+            + table(
+                ["model", "protocol", "repeats", "accuracy", "std", "track acc.", "macro F1", "note"], rows, num_from=2
+            )
+        )
     grid = run.metric("grid")
     if grid and grid.get("rows"):
-        rows = [[r.get("model"), r.get("split"), r.get("epochs"), r.get("batch_size"), r.get("lr"),
-                 r.get("accuracy"), r.get("macro_f1")] for r in grid["rows"]]
-        parts.append(heading("The source study's grid")
-                     + table(["model", "split", "epochs", "batch", "lr", "accuracy", "macro F1"], rows, num_from=2))
+        rows = [
+            [
+                r.get("model"),
+                r.get("split"),
+                r.get("epochs"),
+                r.get("batch_size"),
+                r.get("lr"),
+                r.get("accuracy"),
+                r.get("macro_f1"),
+            ]
+            for r in grid["rows"]
+        ]
+        parts.append(
+            heading("The source study's grid")
+            + table(["model", "split", "epochs", "batch", "lr", "accuracy", "macro F1"], rows, num_from=2)
+        )
     return "".join(parts) if parts else not_run("extra protocols and the grid")
 
 
@@ -158,10 +229,16 @@ def _recreation_model(run: RunFolder, name: str) -> str:
     if m is None:
         return heading(name) + not_run(f"training of {name}")
     info = {k: m.get(k) for k in ("val_mse", "epochs", "n_train", "n_val") if k in m}
-    return (heading(name) + (key_values(info) if info else "")
-            + figures([(run.plot(f"{name}_mse.png"), f"{name}: train / validation MSE"),
-                       (run.plot(f"{name}_true_vs_synthetic.png"),
-                        f"{name}: true vs synthetic MFCCs (held-out clip)")]))
+    return (
+        heading(name)
+        + (key_values(info) if info else "")
+        + figures(
+            [
+                (run.plot(f"{name}_mse.png"), f"{name}: train / validation MSE"),
+                (run.plot(f"{name}_true_vs_synthetic.png"), f"{name}: true vs synthetic MFCCs (held-out clip)"),
+            ]
+        )
+    )
 
 
 def _players(run: RunFolder) -> str:
@@ -172,7 +249,7 @@ def _players(run: RunFolder) -> str:
     blocks = []
     for model_dir in sorted(p for p in rec_dir.iterdir() if p.is_dir()):
         for genre_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
-            wavs = sorted(genre_dir.glob("*.wav"))[:opts.players_per_genre]
+            wavs = sorted(genre_dir.glob("*.wav"))[: opts.players_per_genre]
             blocks += [player(w, f"{model_dir.name} · {genre_dir.name} · {w.name}", fmt=opts.fmt) for w in wavs]
     return (LISTEN_NOTE + '<div class="players">' + "".join(blocks) + "</div>") if blocks else ""
 
@@ -182,8 +259,9 @@ def section_recreation(run: RunFolder) -> str:
     parts = [_recreation_model(run, name) for name in RECREATION]
     parts.append(_players(run))
     fid = run.metric("fidelity")
-    parts.append((FIDELITY_NOTE + fidelity_tables(fid)) if fid is not None
-                 else not_run("recreation and reclassification"))
+    parts.append(
+        (FIDELITY_NOTE + fidelity_tables(fid)) if fid is not None else not_run("recreation and reclassification")
+    )
     return "".join(parts)
 
 
@@ -200,8 +278,9 @@ def _fidelity_rows(by_clf: dict[str, Any], genres: list[str]) -> tuple[list[list
             if not isinstance(e, dict):
                 continue
             pg = e.get("per_genre", {}) if isinstance(e.get("per_genre"), dict) else {}
-            shares = [(pg.get(g) or {}).get("share") if isinstance(pg.get(g), dict) else pg.get(g)
-                      for g in genres or list(pg)]
+            shares = [
+                (pg.get(g) or {}).get("share") if isinstance(pg.get(g), dict) else pg.get(g) for g in genres or list(pg)
+            ]
             rows.append([labels.get(source, source), clf, e.get("n"), e.get("overall"), *shares])
             classes.append("oracle" if source in order else None)
     return rows, classes
@@ -221,8 +300,9 @@ def _frechet_table(fr: Any, genres: list[str]) -> str:
                 rows.append([source, clf, e.get("mean"), *[pg.get(g) for g in genres]])
     if not rows:
         return ""
-    return (heading("Fréchet distance to real clips (classifier embeddings; lower is closer)", 4)
-            + table(["source", "classifier", "mean", *genres], rows, num_from=2))
+    return heading("Fréchet distance to real clips (classifier embeddings; lower is closer)", 4) + table(
+        ["source", "classifier", "mean", *genres], rows, num_from=2
+    )
 
 
 def fidelity_tables(fid: dict[str, Any]) -> str:
@@ -233,12 +313,25 @@ def fidelity_tables(fid: dict[str, Any]) -> str:
         return json_tables(fid)
     genres = [str(g) for g in fid.get("genres", [])]
     rows, classes = _fidelity_rows(by_clf, genres)
-    gs = genres or sorted({g for r in by_clf.values() if isinstance(r, dict) for e in r.values()
-                           if isinstance(e, dict) for g in (e.get("per_genre") or {})})
-    parts = [table(["source", "classifier", "clips", "overall", *gs], rows, num_from=2, row_class=classes, pct=True),
-             _frechet_table(fid.get("frechet"), gs)]
-    settings = {k: fid.get(k) for k in ("per_genre", "seconds", "temperature", "guidance", "seed")
-                if not isinstance(fid.get(k), (dict, list))}
+    gs = genres or sorted(
+        {
+            g
+            for r in by_clf.values()
+            if isinstance(r, dict)
+            for e in r.values()
+            if isinstance(e, dict)
+            for g in (e.get("per_genre") or {})
+        }
+    )
+    parts = [
+        table(["source", "classifier", "clips", "overall", *gs], rows, num_from=2, row_class=classes, pct=True),
+        _frechet_table(fid.get("frechet"), gs),
+    ]
+    settings = {
+        k: fid.get(k)
+        for k in ("per_genre", "seconds", "temperature", "guidance", "seed")
+        if not isinstance(fid.get(k), (dict, list))
+    }
     if settings:
         parts.append(heading("Settings", 4) + key_values(settings))
     return "".join(parts)

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Callable
 from genrelab.errors import DatasetError, ParameterError
 from genrelab.io import write_text
 from genrelab.report.data_sections import section_data, section_features, section_pca, section_run
-from genrelab.report.model_sections import (classifier_builder, section_protocols, section_recreation,
-                                            section_summary)
+from genrelab.report.model_sections import classifier_builder, section_protocols, section_recreation, section_summary
 from genrelab.report.run_folder import CLASSIFIERS, RECREATION, AudioOptions, RunFolder
 
 if TYPE_CHECKING:
@@ -85,8 +84,13 @@ def _template() -> "jinja2.Template":
     """The page template, compiled once, with autoescaping on."""
     import jinja2
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     return env.from_string(_package_text("report.html"))
 
 
@@ -95,16 +99,23 @@ def render_html(run: RunFolder, *, title: str, sections: tuple[Section, ...] = S
     from markupsafe import Markup
 
     preset = run.state.get("preset") if isinstance(run.state, dict) else None
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    subtitle = (f"run folder {run.dir.resolve().name}" + (f" · preset {preset}" if preset else "")
-                + f" · rendered {stamp}")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = (
+        f"run folder {run.dir.resolve().name}" + (f" · preset {preset}" if preset else "") + f" · rendered {stamp}"
+    )
     built = [RenderedSection(s.anchor, s.title, s.nav, Markup(s.build(run))) for s in sections]
-    return _template().render(title=title, subtitle=subtitle, css=Markup(_package_text("style.css")),
-                              sections=built)
+    return _template().render(title=title, subtitle=subtitle, css=Markup(_package_text("style.css")), sections=built)
 
 
-def render_report(run_dir: Path, *, out: Path | None = None, title: str = "genrelab study",
-                  audio_format: str = "ogg", players_per_genre: int = 2, include_audio: bool = True) -> Path:
+def render_report(
+    run_dir: Path,
+    *,
+    out: Path | None = None,
+    title: str = "genrelab study",
+    audio_format: str = "ogg",
+    players_per_genre: int = 2,
+    include_audio: bool = True,
+) -> Path:
     """Write ``run_dir/report.html`` (or ``out``) from whatever the run folder holds; return its path."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -393,8 +393,23 @@ def validate(config: StudyConfig) -> None:
 
 
 __all__ = [
-    "AUDIO_FORMATS", "CLASSIFIERS", "GENERATION_FIELDS", "RECREATION_MODELS",
-    "ClassifiersConfig", "DataConfig", "FeaturesConfig", "GridConfig", "ModelConfig", "PcaConfig",
-    "ProtocolsConfig", "RecreationConfig", "ReportConfig", "StudyConfig",
-    "from_dict", "from_toml", "read_toml_file", "save_config", "validate",
+    "AUDIO_FORMATS",
+    "CLASSIFIERS",
+    "GENERATION_FIELDS",
+    "RECREATION_MODELS",
+    "ClassifiersConfig",
+    "DataConfig",
+    "FeaturesConfig",
+    "GridConfig",
+    "ModelConfig",
+    "PcaConfig",
+    "ProtocolsConfig",
+    "RecreationConfig",
+    "ReportConfig",
+    "StudyConfig",
+    "from_dict",
+    "from_toml",
+    "read_toml_file",
+    "save_config",
+    "validate",
 ]

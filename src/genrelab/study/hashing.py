@@ -23,9 +23,7 @@ def _hashable(obj: Any) -> Any:
     """Nested dict of ``obj`` without the fields marked ``hash: False``."""
     if dataclasses.is_dataclass(obj):
         return {
-            f.name: _hashable(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get(_HASH_KEY, True)
+            f.name: _hashable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.metadata.get(_HASH_KEY, True)
         }
     if isinstance(obj, (tuple, list)):
         return [_hashable(v) for v in obj]

@@ -73,8 +73,9 @@ def _row(model: str, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
 class _Runner:
     """Runs the steps of one study into ``run``; see the module docstring."""
 
-    def __init__(self, config: StudyConfig, run: Path, *, data: Path | None, progress: bool, device: str,
-                 console: Console | None) -> None:
+    def __init__(
+        self, config: StudyConfig, run: Path, *, data: Path | None, progress: bool, device: str, console: Console | None
+    ) -> None:
         """A runner for ``config`` into ``run``, with the state found there (none: a fresh run)."""
         self.config, self.run, self.data_arg = config, RunDir(run), data
         self.progress, self.device = progress, device
@@ -113,8 +114,13 @@ class _Runner:
         if self._features is None:
             from genrelab.features import prepare
 
-            self._features = prepare(self.data_path, self.run.root, segment_maps=self.config.features.segment_maps,
-                                     workers=self.config.features.workers, progress=self.progress)
+            self._features = prepare(
+                self.data_path,
+                self.run.root,
+                segment_maps=self.config.features.segment_maps,
+                workers=self.config.features.workers,
+                progress=self.progress,
+            )
         return self._features
 
     def has_maps(self) -> bool:
@@ -155,8 +161,9 @@ class _Runner:
             self.step("grid", h_grid, lambda: self._grid(h_grid))
 
         self._recreation_steps(h_feat, clf_hashes)
-        h_report = step_hash("report", cfg.report, {k: v.get("hash") for k, v in self.state.steps.items()
-                                                    if k != "report"})
+        h_report = step_hash(
+            "report", cfg.report, {k: v.get("hash") for k, v in self.state.steps.items() if k != "report"}
+        )
         self.step("report", h_report, self._report)
         return self.run.root
 
@@ -202,8 +209,14 @@ class _Runner:
         d = self.config.data
         if self.run.corpus.is_dir():  # this step's own output: a changed [data] starts afresh
             shutil.rmtree(self.run.corpus)
-        paths = synthesise_corpus(self.run.corpus, clips_per_genre=d.clips_per_genre, duration=d.duration,
-                                  sr=d.sr, seed=d.seed, progress=self.progress)
+        paths = synthesise_corpus(
+            self.run.corpus,
+            clips_per_genre=d.clips_per_genre,
+            duration=d.duration,
+            sr=d.sr,
+            seed=d.seed,
+            progress=self.progress,
+        )
         return {"clips": len(paths)}
 
     def _prepare(self) -> dict[str, Any]:
@@ -220,15 +233,24 @@ class _Runner:
         """Train classifier ``name`` into run folder ``out``; its metrics."""
         from genrelab.classify import train_classifiers
 
-        result = train_classifiers(self.features(), [name], out.root, device=self.device, progress=self.progress,
-                                   plots=plots, **kw)
+        result = train_classifiers(
+            self.features(), [name], out.root, device=self.device, progress=self.progress, plots=plots, **kw
+        )
         return result[name]
 
     def _classify(self, name: str, mc: ModelConfig) -> dict[str, Any]:
         """The ``classify:<name>`` step: train into the run folder itself."""
         c = self.config.classifiers
-        m = self._train(name, self.run, split=mc.split, repeats=c.repeats, epochs=mc.epochs,
-                        batch_size=mc.batch_size, lr=mc.lr, seed=c.seed)
+        m = self._train(
+            name,
+            self.run,
+            split=mc.split,
+            repeats=c.repeats,
+            epochs=mc.epochs,
+            batch_size=mc.batch_size,
+            lr=mc.lr,
+            seed=c.seed,
+        )
         return {"accuracy": m.get("accuracy"), "protocol": m.get("protocol")}
 
     def _cells(self, step: str, cells: list[Cell]) -> list[dict[str, Any]]:
@@ -254,7 +276,9 @@ class _Runner:
         for split in p.splits:
             for model in p.models:
                 key = f"{model}@{split}"
-                cells.append((key, step_hash(key, digest), lambda model=model, split=split: self._protocol_cell(model, split)))
+                cells.append(
+                    (key, step_hash(key, digest), lambda model=model, split=split: self._protocol_cell(model, split))
+                )
         rows = self._cells("protocols", cells)
         write_json(self.run.metrics_file("protocols"), {"seed": p.seed, "repeats": p.repeats, "rows": rows})
         return {"cells": len(rows)}
@@ -268,8 +292,17 @@ class _Runner:
             return {"model": model, "protocol": split, "note": "not run: no MFCC maps (feature-table input)"}
         out = self.run.sub_run("protocols", _slug(split))
         try:
-            m = self._train(model, out, split=split, repeats=p.repeats, epochs=p.epochs, batch_size=p.batch_size,
-                            lr=p.lr, seed=p.seed, plots=False)
+            m = self._train(
+                model,
+                out,
+                split=split,
+                repeats=p.repeats,
+                epochs=p.epochs,
+                batch_size=p.batch_size,
+                lr=p.lr,
+                seed=p.seed,
+                plots=False,
+            )
         except DatasetError as exc:  # e.g. fault-filtered on a collection without GTZAN names
             return {"model": model, "protocol": split, "note": f"not run: {exc}"}
         return _row(model, m, note="")
@@ -283,9 +316,15 @@ class _Runner:
                 for epochs in g.epochs:
                     for batch in g.batch_sizes:
                         key = f"{model}@{split}/e{epochs}/b{batch}"
-                        cells.append((key, step_hash(key, digest),
-                                      lambda model=model, split=split, epochs=epochs, batch=batch:
-                                      self._grid_cell(model, split, epochs, batch)))
+                        cells.append(
+                            (
+                                key,
+                                step_hash(key, digest),
+                                lambda model=model, split=split, epochs=epochs, batch=batch: self._grid_cell(
+                                    model, split, epochs, batch
+                                ),
+                            )
+                        )
         rows = self._cells("grid", cells)
         write_json(self.run.metrics_file("grid"), {"lr": g.lr, "seed": g.seed, "rows": rows})
         return {"cells": len(rows)}
@@ -294,11 +333,18 @@ class _Runner:
         """One grid cell, trained into ``grid/<model>_<split>_e<epochs>_b<batch>``."""
         g = self.config.grid
         if _needs_maps(model) and not self.has_maps():
-            return {"model": model, "split": split, "epochs": epochs, "batch_size": batch, "lr": g.lr,
-                    "note": "not run: no MFCC maps"}
+            return {
+                "model": model,
+                "split": split,
+                "epochs": epochs,
+                "batch_size": batch,
+                "lr": g.lr,
+                "note": "not run: no MFCC maps",
+            }
         out = self.run.sub_run("grid", _slug(f"{model}_{split}_e{epochs}_b{batch}"))
-        m = self._train(model, out, split=split, repeats=1, epochs=epochs, batch_size=batch, lr=g.lr, seed=g.seed,
-                        plots=False)
+        m = self._train(
+            model, out, split=split, repeats=1, epochs=epochs, batch_size=batch, lr=g.lr, seed=g.seed, plots=False
+        )
         return _row(model, m, split=split, epochs=epochs, batch_size=batch, lr=g.lr)
 
     def _train_recreation(self) -> dict[str, Any]:
@@ -306,9 +352,18 @@ class _Runner:
         from genrelab.recreation import train_recreation
 
         r = self.config.recreation
-        result = train_recreation(self.features(), list(r.models), self.run.root, epochs=r.epochs,
-                                  batch_size=r.batch_size, lr=r.lr, val_fraction=r.val_fraction, seed=r.seed,
-                                  device=self.device, progress=self.progress)
+        result = train_recreation(
+            self.features(),
+            list(r.models),
+            self.run.root,
+            epochs=r.epochs,
+            batch_size=r.batch_size,
+            lr=r.lr,
+            val_fraction=r.val_fraction,
+            seed=r.seed,
+            device=self.device,
+            progress=self.progress,
+        )
         return {name: {"val_mse": m.get("val_mse")} for name, m in result.items()}
 
     def _recreate(self) -> dict[str, Any]:
@@ -321,9 +376,18 @@ class _Runner:
         kw: dict[str, Any] = {}
         if r.temperature is not None:  # None: recreate's own default temperature
             kw["temperature"] = r.temperature
-        recreate(self.run.root, genres=tuple(r.genres), per_genre=r.per_genre, seconds=r.seconds,
-                 models=tuple(m.removeprefix("recreate-") for m in r.models), guidance=r.guidance,
-                 seed=r.generate_seed, device=self.device, progress=self.progress, **kw)
+        recreate(
+            self.run.root,
+            genres=tuple(r.genres),
+            per_genre=r.per_genre,
+            seconds=r.seconds,
+            models=tuple(m.removeprefix("recreate-") for m in r.models),
+            guidance=r.guidance,
+            seed=r.generate_seed,
+            device=self.device,
+            progress=self.progress,
+            **kw,
+        )
         return {}
 
     def _pca(self) -> dict[str, Any]:
@@ -339,13 +403,25 @@ class _Runner:
         from genrelab.report import render_report
 
         rc = self.config.report
-        path = render_report(self.run.root, title=rc.title, audio_format=rc.audio_format,
-                             players_per_genre=rc.players_per_genre, include_audio=rc.include_audio)
+        path = render_report(
+            self.run.root,
+            title=rc.title,
+            audio_format=rc.audio_format,
+            players_per_genre=rc.players_per_genre,
+            include_audio=rc.include_audio,
+        )
         return {"bytes": path.stat().st_size}
 
 
-def run_study(config: StudyConfig, out: Path, *, data: Path | None = None, progress: bool = True,
-              device: str = "cpu", console: Console | None = None) -> Path:
+def run_study(
+    config: StudyConfig,
+    out: Path,
+    *,
+    data: Path | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    console: Console | None = None,
+) -> Path:
     """Run (or resume) the study described by ``config`` into the run folder ``out``.
 
     ``data`` is an audio folder in any supported layout or a feature CSV in the public layout;

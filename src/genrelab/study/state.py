@@ -47,8 +47,9 @@ class StudyState:
         entry = self.steps.get(name)
         return isinstance(entry, dict) and entry.get("hash") == digest
 
-    def record(self, name: str, digest: str, *, started: float, seconds: float,
-               info: dict[str, Any] | None = None) -> None:
+    def record(
+        self, name: str, digest: str, *, started: float, seconds: float, info: dict[str, Any] | None = None
+    ) -> None:
         """Record step ``name`` as finished (dropping its partial cells) and save."""
         self.steps[name] = {
             "hash": digest,

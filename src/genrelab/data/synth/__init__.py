@@ -57,7 +57,7 @@ def render_clip(genre: str, *, index: int, duration: float = 30.0, sr: int = 220
     rng = clip_rng(genre, index=index, seed=seed)
     score, plan = ARRANGERS[genre](rng, sr, n)
     y = mixdown(dict(score.buses), plan, sr=sr, rng=rng)
-    y = y * rng.uniform(0.6, 0.97)   # peak target, varying from clip to clip
+    y = y * rng.uniform(0.6, 0.97)  # peak target, varying from clip to clip
     y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
@@ -77,8 +77,16 @@ def _complete(path: Path, *, n: int, sr: int) -> bool:
     return info.frames == n and info.samplerate == sr and info.channels == 1
 
 
-def synthesise_corpus(out: Path, *, clips_per_genre: int = 100, duration: float = 30.0, sr: int = 22050,
-                      seed: int = 0, genres: Sequence[str] | None = None, progress: bool = True) -> list[Path]:
+def synthesise_corpus(
+    out: Path,
+    *,
+    clips_per_genre: int = 100,
+    duration: float = 30.0,
+    sr: int = 22050,
+    seed: int = 0,
+    genres: Sequence[str] | None = None,
+    progress: bool = True,
+) -> list[Path]:
     """Write ``clips_per_genre`` synthesised clips per genre as 16-bit WAV under ``out``.
 
     Returns the paths of all clips (written now or kept from an earlier run), in genre order.

@@ -17,8 +17,18 @@ class Score:
     excerpts do. ``swing`` in [0, 1/6] delays every off-beat eighth (1/6 = triplet shuffle).
     """
 
-    def __init__(self, *, sr: int, n: int, rng: np.random.Generator, bpm: float, swing: float = 0.0,
-                 meter: int = 4, jitter: float = 0.004, offset: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        sr: int,
+        n: int,
+        rng: np.random.Generator,
+        bpm: float,
+        swing: float = 0.0,
+        meter: int = 4,
+        jitter: float = 0.004,
+        offset: float = 0.0,
+    ) -> None:
         self.sr, self.n, self.rng = sr, n, rng
         self.bpm, self.swing, self.meter, self.jitter = bpm, swing, meter, jitter
         self.beat = 60.0 / bpm
@@ -54,7 +64,7 @@ class Score:
             i = 0
         m = min(len(sig), self.n - i)
         if m > 0:
-            self.buses[bus][i:i + m] += gain * sig[:m]
+            self.buses[bus][i : i + m] += gain * sig[:m]
 
     def note(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         """Memoise a rendered note within this clip (the same chord recurs many times)."""
@@ -66,14 +76,23 @@ class Score:
 class DrumKit:
     """One clip's drum samples, made once with per-clip tuning, then placed by the grooves."""
 
-    def __init__(self, sr: int, rng: np.random.Generator, *, kick_pitch=(48, 60), kick_decay=(0.2, 0.4),
-                 snare_tone=(170, 230), snare_decay=(0.1, 0.2), hat_cut=(6000, 8500), sub_kick: bool = False,
-                 ride_decay=(0.9, 1.5)) -> None:
+    def __init__(
+        self,
+        sr: int,
+        rng: np.random.Generator,
+        *,
+        kick_pitch=(48, 60),
+        kick_decay=(0.2, 0.4),
+        snare_tone=(170, 230),
+        snare_decay=(0.1, 0.2),
+        hat_cut=(6000, 8500),
+        sub_kick: bool = False,
+        ride_decay=(0.9, 1.5),
+    ) -> None:
         u = rng.uniform
         self.sr = sr
         self.s: dict[str, np.ndarray] = {
-            "kick": ins.kick(sr, rng, pitch=u(*kick_pitch), decay=u(*kick_decay), sweep=u(130, 220),
-                             click=u(0.2, 0.6)),
+            "kick": ins.kick(sr, rng, pitch=u(*kick_pitch), decay=u(*kick_decay), sweep=u(130, 220), click=u(0.2, 0.6)),
             "snare": ins.snare(sr, rng, tone=u(*snare_tone), decay=u(*snare_decay), snappy=u(0.5, 0.85)),
             "hat": ins.hat(sr, rng, decay=u(0.02, 0.05), cutoff=u(*hat_cut)),
             "ohat": ins.hat(sr, rng, decay=u(0.18, 0.35), cutoff=u(*hat_cut)),
@@ -105,11 +124,21 @@ GROOVES: dict[str, list[dict[str, str]]] = {
     ],
     "pop": [
         {"kick": "x.....o.x.......", "clap": "....x.......x...", "hat": "x.o.x.o.x.o.x.o."},
-        {"kick": "x.......x.o.....", "snare": "....x.......x...", "hat": "o.o.o.o.o.o.o.o.", "clap": "....x.......x..."},
+        {
+            "kick": "x.......x.o.....",
+            "snare": "....x.......x...",
+            "hat": "o.o.o.o.o.o.o.o.",
+            "clap": "....x.......x...",
+        },
         {"kick": "x...x...x...x...", "clap": "....x.......x...", "hat": "..o...o...o...o."},
     ],
     "disco": [
-        {"kick": "x...x...x...x...", "snare": "....x.......x...", "ohat": "..x...x...x...x.", "hat": "g.g.g.g.g.g.g.g."},
+        {
+            "kick": "x...x...x...x...",
+            "snare": "....x.......x...",
+            "ohat": "..x...x...x...x.",
+            "hat": "g.g.g.g.g.g.g.g.",
+        },
         {"kick": "x...x...x...x...", "clap": "....x.......x...", "ohat": "..x...x...x...x.", "hat": "ggg.ggg.ggg.ggg."},
     ],
     "hiphop": [
@@ -129,7 +158,12 @@ GROOVES: dict[str, list[dict[str, str]]] = {
         {"kick": "x...o...x...o...", "snare": "....x.......x...", "hat": "o.o.o.o.o.o.o.o."},
     ],
     "jazz": [
-        {"ride": "x...o.o.x...o.o.", "hat": "....o.......o...", "kick": "g...g...g...g...", "snare": "......g.......g."},
+        {
+            "ride": "x...o.o.x...o.o.",
+            "hat": "....o.......o...",
+            "kick": "g...g...g...g...",
+            "snare": "......g.......g.",
+        },
         {"ride": "x...o.o.x...o.o.", "hat": "....o.......o...", "snare": "..g.....g.g....."},
         {"ride": "x...x.o.x...x.o.", "hat": "....o.......o...", "kick": "g.......g......."},
     ],
@@ -144,8 +178,16 @@ GROOVES: dict[str, list[dict[str, str]]] = {
 _BASE_LEVELS: dict[str, float] = {"hat": 0.45, "ohat": 0.4, "ride": 0.4, "crash": 0.6}
 
 
-def play_groove(score: Score, kit: DrumKit, groove: dict[str, str], *, levels: dict[str, float] | None = None,
-                fill_every: int = 4, crash_every: int = 4, start_bar: int = 0) -> None:
+def play_groove(
+    score: Score,
+    kit: DrumKit,
+    groove: dict[str, str],
+    *,
+    levels: dict[str, float] | None = None,
+    fill_every: int = 4,
+    crash_every: int = 4,
+    start_bar: int = 0,
+) -> None:
     """Place a one-bar groove (16 steps per 4/4 bar) on every bar into the ``drums`` bus, with
     velocity noise, a snare/tom fill before every ``fill_every``-th bar and a crash after it."""
     rng = score.rng

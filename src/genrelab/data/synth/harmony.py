@@ -20,10 +20,22 @@ SCALES: dict[str, tuple[int, ...]] = {
 }
 
 QUALITIES: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "sus4": (0, 5, 7), "5": (0, 7),
-    "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "m7b5": (0, 3, 6, 10),
-    "6": (0, 4, 7, 9), "9": (0, 4, 7, 10, 14), "m9": (0, 3, 7, 10, 14), "maj9": (0, 4, 7, 11, 14),
-    "13": (0, 4, 10, 14, 21), "7b9": (0, 4, 10, 13), "6/9": (0, 4, 9, 14),
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "dim": (0, 3, 6),
+    "sus4": (0, 5, 7),
+    "5": (0, 7),
+    "7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "m7": (0, 3, 7, 10),
+    "m7b5": (0, 3, 6, 10),
+    "6": (0, 4, 7, 9),
+    "9": (0, 4, 7, 10, 14),
+    "m9": (0, 3, 7, 10, 14),
+    "maj9": (0, 4, 7, 11, 14),
+    "13": (0, 4, 10, 14, 21),
+    "7b9": (0, 4, 10, 13),
+    "6/9": (0, 4, 9, 14),
 }
 
 
@@ -83,9 +95,20 @@ def voicing(prev: list[int] | None, pcs: list[int], *, low: int, high: int, voic
     return list(best) if best else sorted(low + (pc - low) % 12 for pc in pcs_v)
 
 
-def melody(rng: np.random.Generator, *, key: int, scale: str, low: int, high: int, beats: float,
-           rhythm: tuple[float, ...], chord_at, rest: float = 0.15, leap: float = 0.15,
-           start: float = 0.0) -> list[tuple[float, float, int]]:
+def melody(
+    rng: np.random.Generator,
+    *,
+    key: int,
+    scale: str,
+    low: int,
+    high: int,
+    beats: float,
+    rhythm: tuple[float, ...],
+    chord_at,
+    rest: float = 0.15,
+    leap: float = 0.15,
+    start: float = 0.0,
+) -> list[tuple[float, float, int]]:
     """A random-walk melody over ``beats`` beats: ``[(start_beat, length_beats, midi), ...]``.
 
     Steps move along the scale, with occasional leaps; on downbeats the note is pulled to a

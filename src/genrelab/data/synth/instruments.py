@@ -75,8 +75,15 @@ def attack(y: np.ndarray, sr: int, seconds: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- drums
 
 
-def kick(sr: int, rng: np.random.Generator, *, pitch: float = 52.0, sweep: float = 170.0,
-         decay: float = 0.3, click: float = 0.4) -> np.ndarray:
+def kick(
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    pitch: float = 52.0,
+    sweep: float = 170.0,
+    decay: float = 0.3,
+    click: float = 0.4,
+) -> np.ndarray:
     """Bass drum: a sine swept from ``sweep`` down to ``pitch`` Hz plus a noise click."""
     n = int(sr * min(2.0, 5 * decay))
     t = _t(n, sr)
@@ -86,12 +93,21 @@ def kick(sr: int, rng: np.random.Generator, *, pitch: float = 52.0, sweep: float
     return _norm(y)
 
 
-def snare(sr: int, rng: np.random.Generator, *, tone: float = 190.0, decay: float = 0.15,
-          snappy: float = 0.7, bright: float = 7000.0) -> np.ndarray:
+def snare(
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    tone: float = 190.0,
+    decay: float = 0.15,
+    snappy: float = 0.7,
+    bright: float = 7000.0,
+) -> np.ndarray:
     """Snare: two damped tones for the shell and band-passed noise for the wires."""
     n = int(sr * 5 * decay)
     t = _t(n, sr)
-    body = np.sin(2 * np.pi * tone * t) * np.exp(-t / 0.04) + 0.5 * np.sin(2 * np.pi * 1.6 * tone * t) * np.exp(-t / 0.025)
+    body = np.sin(2 * np.pi * tone * t) * np.exp(-t / 0.04) + 0.5 * np.sin(2 * np.pi * 1.6 * tone * t) * np.exp(
+        -t / 0.025
+    )
     wires = bandpass(rng.standard_normal(n), 1200, bright, sr) * np.exp(-t / decay)
     return _norm((1 - snappy) * body + snappy * 2.0 * wires)
 
@@ -110,7 +126,9 @@ def rim(sr: int, rng: np.random.Generator, *, tone: float = 480.0) -> np.ndarray
     """Rim shot / cross-stick: a short woody tone and a bright click."""
     n = int(sr * 0.12)
     t = _t(n, sr)
-    y = np.sin(2 * np.pi * tone * t) * np.exp(-t / 0.012) + bandpass(rng.standard_normal(n), 1500, 5000, sr) * np.exp(-t / 0.006)
+    y = np.sin(2 * np.pi * tone * t) * np.exp(-t / 0.012) + bandpass(rng.standard_normal(n), 1500, 5000, sr) * np.exp(
+        -t / 0.006
+    )
     return _norm(y)
 
 
@@ -138,7 +156,7 @@ def crash(sr: int, rng: np.random.Generator, *, decay: float = 1.4) -> np.ndarra
     """Crash (or china, with a lower cutoff) cymbal: a bright noise swell with a long tail."""
     n = int(sr * min(3.5, 3 * decay))
     t = _t(n, sr)
-    y = (highpass(rng.standard_normal(n), 3000, sr) + 0.3 * bandpass(rng.standard_normal(n), 600, 3000, sr))
+    y = highpass(rng.standard_normal(n), 3000, sr) + 0.3 * bandpass(rng.standard_normal(n), 600, 3000, sr)
     y *= np.exp(-t / decay) * (1 - np.exp(-t / 0.003))
     return _norm(y)
 
@@ -156,8 +174,16 @@ def tom(sr: int, rng: np.random.Generator, *, pitch: float = 110.0, decay: float
 # ----------------------------------------------------------------------------- strings
 
 
-def karplus_strong(freq: float, n: int, sr: int, rng: np.random.Generator, *, brightness: float = 0.6,
-                   decay: float = 2.0, pick: float = 0.2) -> np.ndarray:
+def karplus_strong(
+    freq: float,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    brightness: float = 0.6,
+    decay: float = 2.0,
+    pick: float = 0.2,
+) -> np.ndarray:
     """Plucked string (Karplus-Strong) of ``n`` samples at ``freq`` Hz.
 
     The feedback ``y[i] = x[i] + g * (c0 y[i-M] + c1 y[i-M-1] + c2 y[i-M-2])`` (an averaging
@@ -180,11 +206,11 @@ def karplus_strong(freq: float, n: int, sr: int, rng: np.random.Generator, *, br
     pad = m + 2
     y = np.zeros(pad + n)
     k = min(length, n)
-    y[pad:pad + k] = burst[:k]
+    y[pad : pad + k] = burst[:k]
     end = pad + n
     for s in range(pad, end, m):
         e = min(s + m, end)
-        y[s:e] += c0 * y[s - m:e - m] + c1 * y[s - m - 1:e - m - 1] + c2 * y[s - m - 2:e - m - 2]
+        y[s:e] += c0 * y[s - m : e - m] + c1 * y[s - m - 1 : e - m - 1] + c2 * y[s - m - 2 : e - m - 2]
     return _norm(y[pad:])
 
 
@@ -195,7 +221,7 @@ def piano(freq: float, n: int, sr: int, rng: np.random.Generator, *, velocity: f
     k = np.arange(1, kmax + 1)[:, None]
     b = 0.0004 * (freq / 261.6) ** 0.5
     fk = k * freq * np.sqrt(1 + b * k**2)
-    keep = (fk[:, 0] < 0.45 * sr)
+    keep = fk[:, 0] < 0.45 * sr
     k, fk = k[keep], fk[keep]
     amp = 1.0 / k ** (2.2 - 1.4 * velocity)
     t60 = float(np.clip(7.0 * (261.6 / freq) ** 0.7, 0.6, 14.0))
@@ -207,8 +233,15 @@ def piano(freq: float, n: int, sr: int, rng: np.random.Generator, *, velocity: f
     return _norm(attack(y, sr, 0.002))
 
 
-def organ(freq: float, n: int, sr: int, rng: np.random.Generator, *, drawbars: tuple[float, ...] = (0.6, 1.0, 0.6, 0.5, 0.2, 0.1, 0.05),
-          leslie: float = 6.5) -> np.ndarray:
+def organ(
+    freq: float,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    drawbars: tuple[float, ...] = (0.6, 1.0, 0.6, 0.5, 0.2, 0.1, 0.05),
+    leslie: float = 6.5,
+) -> np.ndarray:
     """Tonewheel organ: drawbar sines (sub, 1, 1.5, 2, 3, 4, 6 x f), rotary-speaker tremolo, key click."""
     t = _t(n, sr)
     ratios = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
@@ -222,7 +255,9 @@ def organ(freq: float, n: int, sr: int, rng: np.random.Generator, *, drawbars: t
     return _norm(attack(y, sr, 0.004))
 
 
-def epiano(freq: float, n: int, sr: int, rng: np.random.Generator, *, index: float = 2.0, decay: float = 1.6) -> np.ndarray:
+def epiano(
+    freq: float, n: int, sr: int, rng: np.random.Generator, *, index: float = 2.0, decay: float = 1.6
+) -> np.ndarray:
     """Electric piano (two-operator FM): a decaying modulation index gives the bark and the tine."""
     t = _t(n, sr)
     idx = index * np.exp(-t / 0.25) + 0.3
@@ -239,8 +274,19 @@ def _saw(freq: np.ndarray | float, n: int, sr: int, phase0: float) -> np.ndarray
     return 2.0 * ph - 1.0
 
 
-def saw_stack(freqs: list[float], n: int, sr: int, rng: np.random.Generator, *, detune: float = 8.0, voices: int = 3,
-              cutoff: float = 3000.0, vibrato: float = 0.0, vibrato_rate: float = 5.5, attack_s: float = 0.2) -> np.ndarray:
+def saw_stack(
+    freqs: list[float],
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    detune: float = 8.0,
+    voices: int = 3,
+    cutoff: float = 3000.0,
+    vibrato: float = 0.0,
+    vibrato_rate: float = 5.5,
+    attack_s: float = 0.2,
+) -> np.ndarray:
     """Strings and pads: ``voices`` detuned (cents) sawtooths per note, vibrato, low-passed, slow attack."""
     t = _t(n, sr)
     y = np.zeros(n)
@@ -249,13 +295,17 @@ def saw_stack(freqs: list[float], n: int, sr: int, rng: np.random.Generator, *, 
             cents = detune * (v - (voices - 1) / 2) + rng.normal(0, detune * 0.2)
             fv = f * 2 ** (cents / 1200)
             if vibrato > 0:
-                fv = fv * (1 + vibrato * np.sin(2 * np.pi * (vibrato_rate + rng.normal(0, 0.3)) * t + rng.uniform(0, 6.28)))
+                fv = fv * (
+                    1 + vibrato * np.sin(2 * np.pi * (vibrato_rate + rng.normal(0, 0.3)) * t + rng.uniform(0, 6.28))
+                )
             y += _saw(fv, n, sr, rng.uniform())
     y = lowpass(y, cutoff, sr, order=2)
     return _norm(attack(y, sr, attack_s))
 
 
-def brass(freq: float, n: int, sr: int, rng: np.random.Generator, *, bright: float = 0.7, vibrato: float = 0.004) -> np.ndarray:
+def brass(
+    freq: float, n: int, sr: int, rng: np.random.Generator, *, bright: float = 0.7, vibrato: float = 0.004
+) -> np.ndarray:
     """Brass / horn: a sawtooth whose brightness swells with the attack (filter envelope)."""
     t = _t(n, sr)
     f = freq * (1 + vibrato * np.sin(2 * np.pi * 5.0 * t) * (1 - np.exp(-t / 0.3)))
@@ -266,8 +316,16 @@ def brass(freq: float, n: int, sr: int, rng: np.random.Generator, *, bright: flo
     return _norm(attack(y, sr, 0.03))
 
 
-def lead(freq: float, n: int, sr: int, rng: np.random.Generator, *, shape: str = "square", cutoff: float = 4000.0,
-         vibrato: float = 0.006) -> np.ndarray:
+def lead(
+    freq: float,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    shape: str = "square",
+    cutoff: float = 4000.0,
+    vibrato: float = 0.006,
+) -> np.ndarray:
     """Synth lead (square or saw) or a flute-like ``sine`` voice with breath, with delayed vibrato."""
     t = _t(n, sr)
     f = freq * (1 + vibrato * np.sin(2 * np.pi * 5.5 * t) * np.clip(t / 0.4, 0, 1))
@@ -305,14 +363,25 @@ def bass(freq: float, n: int, sr: int, rng: np.random.Generator, *, kind: str = 
 
 
 _FORMANTS: dict[str, tuple[float, float, float]] = {
-    "a": (800.0, 1150.0, 2900.0), "e": (400.0, 1700.0, 2600.0), "i": (300.0, 2200.0, 3000.0),
-    "o": (450.0, 800.0, 2830.0), "u": (325.0, 700.0, 2530.0),
+    "a": (800.0, 1150.0, 2900.0),
+    "e": (400.0, 1700.0, 2600.0),
+    "i": (300.0, 2200.0, 3000.0),
+    "o": (450.0, 800.0, 2830.0),
+    "u": (325.0, 700.0, 2530.0),
 }
 VOWELS: tuple[str, ...] = tuple(_FORMANTS)
 
 
-def voice(freq: float, n: int, sr: int, rng: np.random.Generator, *, vowel: str = "a", breath: float = 0.15,
-          vibrato: float = 0.012) -> np.ndarray:
+def voice(
+    freq: float,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    vowel: str = "a",
+    breath: float = 0.15,
+    vibrato: float = 0.012,
+) -> np.ndarray:
     """A sung or spoken syllable: a buzzy glottal source through three vowel formant filters."""
     t = _t(n, sr)
     f = freq * (1 + vibrato * np.sin(2 * np.pi * 5.2 * t) * np.clip(t / 0.25, 0, 1))

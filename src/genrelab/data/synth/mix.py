@@ -16,17 +16,17 @@ class MixPlan:
 
     levels: dict[str, float]
     sends: dict[str, float] = field(default_factory=dict)
-    drive: dict[str, tuple[float, float]] = field(default_factory=dict)   # bus -> (gain, cabinet cutoff Hz)
-    lowpass: dict[str, float] = field(default_factory=dict)               # bus -> cutoff Hz
-    delay: dict[str, tuple[float, float]] = field(default_factory=dict)   # bus -> (seconds, feedback)
+    drive: dict[str, tuple[float, float]] = field(default_factory=dict)  # bus -> (gain, cabinet cutoff Hz)
+    lowpass: dict[str, float] = field(default_factory=dict)  # bus -> cutoff Hz
+    delay: dict[str, tuple[float, float]] = field(default_factory=dict)  # bus -> (seconds, feedback)
     rt60: float = 1.0
-    master_drive: float = 0.0      # soft-clip drive of the "mastering" (loud genres)
-    noise_db: float = -60.0        # noise floor relative to the mix RMS
-    tilt: float = 0.0              # -1 (dark) .. +1 (bright)
-    dynamics_db: float = 0.0       # depth of slow swells over the clip (classical)
-    crackle: float = 0.0           # vinyl clicks per second
-    bandwidth: float = 0.0         # recording bandwidth in Hz (0 = full): old or radio-like recordings
-    low_cut: float = 30.0          # high-pass of the master in Hz (thin recordings cut more)
+    master_drive: float = 0.0  # soft-clip drive of the "mastering" (loud genres)
+    noise_db: float = -60.0  # noise floor relative to the mix RMS
+    tilt: float = 0.0  # -1 (dark) .. +1 (bright)
+    dynamics_db: float = 0.0  # depth of slow swells over the clip (classical)
+    crackle: float = 0.0  # vinyl clicks per second
+    bandwidth: float = 0.0  # recording bandwidth in Hz (0 = full): old or radio-like recordings
+    low_cut: float = 30.0  # high-pass of the master in Hz (thin recordings cut more)
 
 
 def reverb_ir(sr: int, rng: np.random.Generator, *, rt60: float) -> np.ndarray:

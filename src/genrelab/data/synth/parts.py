@@ -11,10 +11,19 @@ from genrelab.data.synth import instruments as ins
 from genrelab.data.synth.grooves import Score
 from genrelab.data.synth.harmony import Chord, melody, voicing
 
-Span = tuple[float, float, Chord]   # (start beat, length in beats, chord)
+Span = tuple[float, float, Chord]  # (start beat, length in beats, chord)
 
-_RELEASE = {"pluck": 0.08, "piano": 0.25, "organ": 0.04, "epiano": 0.15, "brass": 0.08, "lead": 0.08,
-            "bass": 0.05, "voice": 0.06, "muted": 0.02}
+_RELEASE = {
+    "pluck": 0.08,
+    "piano": 0.25,
+    "organ": 0.04,
+    "epiano": 0.15,
+    "brass": 0.08,
+    "lead": 0.08,
+    "bass": 0.05,
+    "voice": 0.06,
+    "muted": 0.02,
+}
 
 
 def chord_spans(score: Score, chords: list[Chord], *, start: int = 0) -> list[Span]:
@@ -30,11 +39,13 @@ def chord_spans(score: Score, chords: list[Chord], *, start: int = 0) -> list[Sp
 
 def chord_at(spans: list[Span], key: int) -> Callable[[float], list[int]]:
     """``beat -> pitch classes`` of the chord sounding at that beat."""
+
     def f(beat: float) -> list[int]:
         for b0, length, c in spans:
             if b0 <= beat < b0 + length:
                 return c.pcs(key)
         return spans[-1][2].pcs(key)
+
     return f
 
 
@@ -71,9 +82,23 @@ def stack(score: Score, midis: list[int], beats: float, **kw) -> np.ndarray:
     return score.note(key, make)
 
 
-def comp(score: Score, bus: str, spans: list[Span], key: int, *, inst: str, hits: list[tuple[float, float, float]],
-         low: int, high: int, voices: int | None = None, cycle: float = 4.0, strum: float = 0.0,
-         intervals: Callable[[Chord], tuple[int, ...]] | None = None, gain: float = 1.0, **kw) -> None:
+def comp(
+    score: Score,
+    bus: str,
+    spans: list[Span],
+    key: int,
+    *,
+    inst: str,
+    hits: list[tuple[float, float, float]],
+    low: int,
+    high: int,
+    voices: int | None = None,
+    cycle: float = 4.0,
+    strum: float = 0.0,
+    intervals: Callable[[Chord], tuple[int, ...]] | None = None,
+    gain: float = 1.0,
+    **kw,
+) -> None:
     """Chords on a rhythm: ``hits`` = [(offset beat, length beats, velocity)] repeating every ``cycle``
     beats within each chord; voicings move smoothly; ``strum`` seconds between strings."""
     prev = None
@@ -95,8 +120,18 @@ def comp(score: Score, bus: str, spans: list[Span], key: int, *, inst: str, hits
             base += cycle
 
 
-def pad(score: Score, bus: str, spans: list[Span], key: int, *, low: int, high: int, voices: int = 4,
-        gain: float = 1.0, **kw) -> None:
+def pad(
+    score: Score,
+    bus: str,
+    spans: list[Span],
+    key: int,
+    *,
+    low: int,
+    high: int,
+    voices: int = 4,
+    gain: float = 1.0,
+    **kw,
+) -> None:
     """Sustained chords (strings, synth pads) held for each chord's length."""
     prev = None
     for b0, length, c in spans:
@@ -105,8 +140,17 @@ def pad(score: Score, bus: str, spans: list[Span], key: int, *, low: int, high: 
         score.add(bus, stack(score, v, length, **kw), score.time(b0, human=False), gain)
 
 
-def bassline(score: Score, spans: list[Span], key: int, *, style: str, kind: str, gain: float = 1.0,
-             low: int = 28, steps: str | None = None) -> None:
+def bassline(
+    score: Score,
+    spans: list[Span],
+    key: int,
+    *,
+    style: str,
+    kind: str,
+    gain: float = 1.0,
+    low: int = 28,
+    steps: str | None = None,
+) -> None:
     """Bass parts: ``root8`` (rock/pop eighths), ``octave`` (disco), ``boogie`` (blues shuffle),
     ``walking`` (jazz), ``root_fifth`` (country), ``steps`` (a 16-step pattern, e.g. the kick),
     ``reggae`` (melodic with rests), ``whole`` (held roots)."""
@@ -115,10 +159,12 @@ def bassline(score: Score, spans: list[Span], key: int, *, style: str, kind: str
         root = low + (key + c.root - low) % 12
         iv = c.intervals()
         third = iv[1] if len(iv) > 1 else 4
-        events: list[tuple[float, float, int, float]] = []   # (beat offset, length, midi, vel)
+        events: list[tuple[float, float, int, float]] = []  # (beat offset, length, midi, vel)
         if style == "root8":
-            events = [(k * 0.5, 0.45, root + (12 if rng.uniform() < 0.1 else 0), 1.0 if k % 2 == 0 else 0.8)
-                      for k in range(int(length * 2))]
+            events = [
+                (k * 0.5, 0.45, root + (12 if rng.uniform() < 0.1 else 0), 1.0 if k % 2 == 0 else 0.8)
+                for k in range(int(length * 2))
+            ]
         elif style == "octave":
             events = [(k * 0.5, 0.4, root + 12 * (k % 2), 1.0 if k % 2 == 0 else 0.85) for k in range(int(length * 2))]
         elif style == "boogie":
@@ -136,8 +182,10 @@ def bassline(score: Score, spans: list[Span], key: int, *, style: str, kind: str
                     m = root + int(rng.choice([iv[1 % len(iv)], 7, iv[-1] % 12, 2, 5, 12]))
                 events.append((float(k), 0.95, m, 0.9 + 0.1 * (k == 0)))
         elif style == "root_fifth":
-            events = [(float(k), 0.9, root if k % 2 == 0 else root + 7 - 12 * (root + 7 > low + 14), 1.0)
-                      for k in range(0, int(length), 2)]
+            events = [
+                (float(k), 0.9, root if k % 2 == 0 else root + 7 - 12 * (root + 7 > low + 14), 1.0)
+                for k in range(0, int(length), 2)
+            ]
         elif style == "steps":
             pat = steps or "x.......x......."
             hits = [i for i, ch in enumerate(pat) if ch != "."]
@@ -163,16 +211,31 @@ def bassline(score: Score, spans: list[Span], key: int, *, style: str, kind: str
                 score.add("bass", note(score, "bass", m, dur, kind=kind), score.time(b0 + off), gain * vel)
 
 
-def lead_line(score: Score, bus: str, spans: list[Span], key: int, *, inst: str, scale: str, low: int, high: int,
-              rhythm: tuple[float, ...], rest: float = 0.2, gain: float = 1.0, legato: float = 0.9,
-              phrase: float = 8.0, **kw) -> None:
+def lead_line(
+    score: Score,
+    bus: str,
+    spans: list[Span],
+    key: int,
+    *,
+    inst: str,
+    scale: str,
+    low: int,
+    high: int,
+    rhythm: tuple[float, ...],
+    rest: float = 0.2,
+    gain: float = 1.0,
+    legato: float = 0.9,
+    phrase: float = 8.0,
+    **kw,
+) -> None:
     """A melody in phrases of ``phrase`` beats separated by breaths, rendered on ``inst``."""
     rng = score.rng
     f = chord_at(spans, key)
-    notes = melody(rng, key=key, scale=scale, low=low, high=high, beats=score.beats, rhythm=rhythm,
-                   chord_at=f, rest=rest)
+    notes = melody(
+        rng, key=key, scale=scale, low=low, high=high, beats=score.beats, rhythm=rhythm, chord_at=f, rest=rest
+    )
     for b, dur, m in notes:
-        if (b % (2 * phrase)) >= phrase * 1.5:      # breathe: a quarter of every two phrases is silent
+        if (b % (2 * phrase)) >= phrase * 1.5:  # breathe: a quarter of every two phrases is silent
             continue
         if inst == "voice":
             kw = {**kw, "vowel": str(rng.choice(ins.VOWELS))}
@@ -195,8 +258,18 @@ def rap(score: Score, *, low: int, gain: float = 1.0, density: float = 0.8) -> N
             score.add("vocal", y, score.time(bar * 4 + s / 4), gain * (1.0 if s % 4 == 0 else 0.75))
 
 
-def power_chords(s: Score, spans: list[Span], key: int, *, pattern: str, low: int, decay: float, muted_decay: float,
-                  brightness: float, bus: str = "dist") -> None:
+def power_chords(
+    s: Score,
+    spans: list[Span],
+    key: int,
+    *,
+    pattern: str,
+    low: int,
+    decay: float,
+    muted_decay: float,
+    brightness: float,
+    bus: str = "dist",
+) -> None:
     """Power chords (root, fifth, octave) on a 16-step pattern: ``x`` open, ``m`` palm-muted."""
     for b0, length, c in spans:
         root = low + (key + c.root - low) % 12
