@@ -82,7 +82,8 @@ class Stages:
         return {name: {"val_mse": 0.5} for name in models}
 
     def recreate(self, run_dir, *, genres=GENRES4, per_genre=4, seconds=6.0, models=("lstm", "dense"),
-                 guidance=0.0, temperature=0.5, prompt_frames=16, seed=0, device="cpu", progress=True):
+                 guidance=0.0, temperature=0.5, prompt_frames=16, seed=0, device="cpu", progress=True,
+                 guide_model="cnn"):
         self._hit("recreate")
         (Path(run_dir) / "metrics" / "fidelity.json").write_text(json.dumps({"genres": list(genres)}))
         return {}
