@@ -15,8 +15,18 @@ from genrelab.data.synth import instruments as ins
 from genrelab.data.synth.grooves import GROOVES, DrumKit, Score, play_groove
 from genrelab.data.synth.harmony import melody, prog, voicing
 from genrelab.data.synth.mix import MixPlan
-from genrelab.data.synth.parts import (bassline, chord_at, chord_spans, comp, lead_line, note, pad, power_chords, rap,
-                                       stack)
+from genrelab.data.synth.parts import (
+    bassline,
+    chord_at,
+    chord_spans,
+    comp,
+    lead_line,
+    note,
+    pad,
+    power_chords,
+    rap,
+    stack,
+)
 
 
 def _key(rng: np.random.Generator, keys: tuple[int, ...] | None = None) -> int:
