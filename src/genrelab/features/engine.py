@@ -266,12 +266,6 @@ def _spectra(
         b0 = b1
     if limited:
         return _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, double=True, keep=keep)
-    # librosa.estimate_tuning: pitches whose magnitude reaches the median peak magnitude
-    tuning = 0.0
-    if n:
-        sel = pitches[:n][pmags[:n] >= np.median(pmags[:n])]
-        if sel.size:
-            tuning = _pitch_tuning(sel)
     log_mel = _power_to_db(mel, inplace=True)  # scratch as well
     return _Spectra(
         D=D,
@@ -281,8 +275,17 @@ def _spectra(
         centroid=centroid,
         bandwidth=bandwidth,
         rolloff=rolloff,
-        tuning=tuning,
+        tuning=_tuning_of(pitches[:n], pmags[:n]),
     )
+
+
+def _tuning_of(pitches: np.ndarray, pmags: np.ndarray) -> float:
+    """librosa.estimate_tuning from the spectral pass's peaks: pitches ``(n,)`` whose magnitude
+    ``pmags (n,)`` reaches the median peak magnitude; 0.0 without peaks."""
+    if not pitches.size:
+        return 0.0
+    sel = pitches[pmags >= np.median(pmags)]
+    return _pitch_tuning(sel) if sel.size else 0.0
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,14 @@ small arrays, through the same functions as the numpy engine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from genrelab.errors import ParameterError
+
+if TYPE_CHECKING:
+    import torch
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
@@ -114,17 +119,7 @@ def extract_features_torch(
         peak = torch.where(peak < TINY32, torch.ones_like(peak), peak)
         _stats(out, "chroma_stft", chroma / peak)
 
-        # RMS (zero padding) and ZCR (edge padding), framed
-        half = n_fft // 2
-        frames = torch.nn.functional.pad(yt, (half, half)).unfold(0, n_fft, hop_length)  # (t, n_fft)
-        _stats(out, "rms", torch.sqrt((frames.double() ** 2).mean(dim=1)).float())
-        ye = torch.nn.functional.pad(yt[None, None], (half, half), mode="replicate")[0, 0]
-        ye = torch.where(ye.abs() <= 1e-10, torch.zeros_like(ye), ye)
-        neg = ye < 0
-        cross = torch.zeros_like(ye)
-        cross[1:] = (neg[1:] != neg[:-1]).float()
-        zframes = cross.unfold(0, n_fft, hop_length)[:, 1:]  # the first sample of a frame never counts
-        _stats(out, "zero_crossing_rate", zframes.double().sum(dim=1) / n_fft)
+        _rms_zcr(out, yt, n_fft=n_fft, hop_length=hop_length)
 
         # centroid, bandwidth, rolloff over all frames at once
         freq = torch.from_numpy(freqs_np).to(dev)[:, None]  # (f, 1) float64
@@ -138,21 +133,7 @@ def extract_features_torch(
         first = (cum < 0.85 * cum[-1:]).sum(dim=0).clamp(max=f - 1)
         _stats(out, "rolloff", freq[first, 0])
 
-        # harmonic / percussive separation
-        harm = median_filter(mag, size=31, dim=1)  # along time
-        perc = median_filter(mag, size=31, dim=0)  # along frequency
-        Z = torch.maximum(harm, perc)
-        bad = Z < TINY32
-        Z = torch.where(bad, torch.ones_like(Z), Z)
-        mh, mp = (harm / Z) ** 2, (perc / Z) ** 2
-        den = mh + mp
-        mh = torch.where(bad, torch.zeros_like(mh), mh / den)
-        mp = torch.where(bad, torch.zeros_like(mp), mp / den)
-        w32 = window.float()
-        Dc = D.to(torch.complex64)
-        for name, mask in (("harmony", mh), ("perceptr", mp)):
-            wave = torch.istft(Dc * mask, n_fft, hop_length, window=w32, center=True, length=y.size)
-            _stats(out, name, wave)
+        _hpss_stats(out, D, mag, window, n_fft=n_fft, hop_length=hop_length, length=y.size)
 
         # mel -> dB -> tempo (CPU, from the small log-mel array) and MFCC
         mel_fb = torch.from_numpy(mel_basis_t(sr, n_fft).T.copy()).to(dev)  # (128, f)
@@ -167,3 +148,48 @@ def extract_features_torch(
         for k in range(n_mfcc):
             _stats(out, f"mfcc{k + 1}", m[k])
     return {c: out[c] for c in feature_columns(n_mfcc)}
+
+
+def _rms_zcr(out: dict[str, float], yt: "torch.Tensor", *, n_fft: int, hop_length: int) -> None:
+    """RMS (zero padding) and zero-crossing rate (edge padding) stats of ``yt (n,)``, framed."""
+    import torch
+
+    half = n_fft // 2
+    frames = torch.nn.functional.pad(yt, (half, half)).unfold(0, n_fft, hop_length)  # (t, n_fft)
+    _stats(out, "rms", torch.sqrt((frames.double() ** 2).mean(dim=1)).float())
+    ye = torch.nn.functional.pad(yt[None, None], (half, half), mode="replicate")[0, 0]
+    ye = torch.where(ye.abs() <= 1e-10, torch.zeros_like(ye), ye)
+    neg = ye < 0
+    cross = torch.zeros_like(ye)
+    cross[1:] = (neg[1:] != neg[:-1]).float()
+    zframes = cross.unfold(0, n_fft, hop_length)[:, 1:]  # the first sample of a frame never counts
+    _stats(out, "zero_crossing_rate", zframes.double().sum(dim=1) / n_fft)
+
+
+def _hpss_stats(
+    out: dict[str, float],
+    D: "torch.Tensor",
+    mag: "torch.Tensor",
+    window: "torch.Tensor",
+    *,
+    n_fft: int,
+    hop_length: int,
+    length: int,
+) -> None:
+    """Harmonic / percussive waveform stats from ``D (f, t)`` complex and ``mag (f, t)`` by median-filter HPSS."""
+    import torch
+
+    harm = median_filter(mag, size=31, dim=1)  # along time
+    perc = median_filter(mag, size=31, dim=0)  # along frequency
+    Z = torch.maximum(harm, perc)
+    bad = Z < TINY32
+    Z = torch.where(bad, torch.ones_like(Z), Z)
+    mh, mp = (harm / Z) ** 2, (perc / Z) ** 2
+    den = mh + mp
+    mh = torch.where(bad, torch.zeros_like(mh), mh / den)
+    mp = torch.where(bad, torch.zeros_like(mp), mp / den)
+    w32 = window.float()
+    Dc = D.to(torch.complex64)
+    for name, mask in (("harmony", mh), ("perceptr", mp)):
+        wave = torch.istft(Dc * mask, n_fft, hop_length, window=w32, center=True, length=length)
+        _stats(out, name, wave)

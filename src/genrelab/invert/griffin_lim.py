@@ -58,19 +58,10 @@ def griffinlim(
     phase = torch.rand(S.shape[-1:-3:-1], generator=gen, dtype=torch.float32).mul_(2 * math.pi)  # (T, F)
     phase = phase.to(device=S.device, dtype=S.dtype)  # the same draw for every clip
     angles = torch.complex(target * torch.cos(phase), target * torch.sin(phase))  # (B, T, F) = polar(target, phase)
-    eps = torch.finfo(S.dtype).tiny
-    if refine:
-        basis_t = mel_basis.to(S.dtype).T.contiguous()  # (F, n_mels)
-        spread = mel_basis.to(S.dtype) / mel_basis.to(S.dtype).sum(dim=0, keepdim=True).clamp_min(
-            eps
-        )  # (n_mels, F), columns sum to 1
-        log_target = torch.log(mel.to(S.dtype).transpose(-1, -2).clamp_min(eps))  # (B, T, n_mels)
-        # MFCCs see mel power only down to 80 dB below the clip's peak (librosa's top_db): match that
-        floor = log_target.amax(dim=(-2, -1), keepdim=True) - _TOP_DB * math.log(10.0) / 10.0  # (B, 1, 1)
-        log_target = torch.maximum(log_target, floor)
+    parts = _refine_parts(mel_basis, mel, S.dtype) if refine else None  # type: ignore[arg-type]
     c = momentum / (1.0 + momentum)
     if S.device.type == "cpu" and S.dtype == torch.float32 and _NUMBA_ON_CPU:  # the same iteration, FFTW + numba
-        refine_args = (basis_t.T.contiguous(), spread, log_target, floor) if refine else None
+        refine_args = (parts[0].T.contiguous(), *parts[1:]) if parts is not None else None
         return _griffinlim_cpu(
             target,
             angles,
@@ -82,7 +73,55 @@ def griffinlim(
             refine=refine,
             refine_args=refine_args,
         )
-    pair = _StftPair(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, dtype=S.dtype, device=S.device)
+    return _griffinlim_torch(
+        target,
+        angles,
+        n_iter=n_iter,
+        hop_length=hop_length,
+        n_fft=n_fft,
+        c=c,
+        length=length,
+        refine=refine,
+        parts=parts,
+    )
+
+
+def _refine_parts(mel_basis: torch.Tensor, mel: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """What the mel refinement needs: ``basis_t (F, n_mels)``, ``spread (n_mels, F)`` (columns sum
+    to 1), ``log_target (B, T, n_mels)`` floored at ``floor (B, 1, 1)`` (the clip's peak - 80 dB)."""
+    eps = torch.finfo(dtype).tiny
+    basis_t = mel_basis.to(dtype).T.contiguous()  # (F, n_mels)
+    spread = mel_basis.to(dtype) / mel_basis.to(dtype).sum(dim=0, keepdim=True).clamp_min(eps)  # (n_mels, F)
+    log_target = torch.log(mel.to(dtype).transpose(-1, -2).clamp_min(eps))  # (B, T, n_mels)
+    # MFCCs see mel power only down to 80 dB below the clip's peak (librosa's top_db): match that
+    floor = log_target.amax(dim=(-2, -1), keepdim=True) - _TOP_DB * math.log(10.0) / 10.0  # (B, 1, 1)
+    return basis_t, spread, torch.maximum(log_target, floor), floor
+
+
+def _griffinlim_torch(
+    target: torch.Tensor,
+    angles: torch.Tensor,
+    *,
+    n_iter: int,
+    hop_length: int,
+    n_fft: int,
+    c: float,
+    length: int,
+    refine: int,
+    parts: tuple[torch.Tensor, ...] | None,
+) -> torch.Tensor:
+    """The loop of :func:`griffinlim` in torch (any device and dtype): ``target (B, T, F)`` -> ``(B, length)``."""
+    eps = torch.finfo(target.dtype).tiny
+    if parts is not None:
+        basis_t, spread, log_target, floor = parts
+    pair = _StftPair(
+        n_fft=n_fft,
+        hop_length=hop_length,
+        frames=target.shape[1],
+        length=length,
+        dtype=target.dtype,
+        device=target.device,
+    )
     prev = None
     for i in range(n_iter):
         rebuilt = pair.stft(pair.istft(angles))  # (B, T, F) the nearest consistent spectrogram

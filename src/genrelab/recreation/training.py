@@ -240,7 +240,7 @@ def _fit_one(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
-        seed=seed,
+        seed=seed,  # fmt: skip
         device=device,
         progress=progress,
         name=name,
@@ -251,13 +251,7 @@ def _fit_one(
     zv = z[data.val]
     k = cfg.context
     persistence = float(np.mean((zv[:, k:] - zv[:, k - 1 : -1]) ** 2))  # "repeat the last frame"
-    z_train, y_train = z[data.train], data.y[data.train]
-    genre_mean = np.stack(
-        [
-            z_train[y_train == g].mean(axis=(0, 1)) if np.any(y_train == g) else np.zeros(cfg.n_mfcc, np.float32)
-            for g in range(len(data.labels))
-        ]
-    )
+    genre_mean = _genre_means(z[data.train], data.y[data.train], n_genres=len(data.labels))
     extra = {
         "mfcc_mean": mean,
         "mfcc_std": std,
@@ -296,6 +290,17 @@ def _fit_one(
         rec, z_t[va[0]].numpy(), data.labels[int(data.y[va[0]])], history, run, seed=seed, baseline=persistence
     )
     return metrics
+
+
+def _genre_means(z_train: np.ndarray, y_train: np.ndarray, *, n_genres: int) -> np.ndarray:
+    """Mean standardised frame per genre ``(n_genres, C)`` of ``z_train (N, F, C)``; zeros for a genre without rows."""
+    c = z_train.shape[-1]
+    return np.stack(
+        [
+            z_train[y_train == g].mean(axis=(0, 1)) if np.any(y_train == g) else np.zeros(c, np.float32)
+            for g in range(n_genres)
+        ]
+    )
 
 
 def _training_plots(
