@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m genrelab.warmup
 	touch $(STAMP)
 
 # Debian's chromium + chromedriver for the report's browser test (root on CI; skipped otherwise).

@@ -68,12 +68,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has warmed the caches
         return
-    rng = np.random.default_rng(0)
-    y = (0.1 * rng.standard_normal(22050 * 4)).astype(np.float32)
-    from genrelab.features import extract_clip, mfcc
-    from genrelab.features.reference import reference_features
-    from genrelab.invert import mfcc_to_audio
+    from genrelab.warmup import warm
 
-    extract_clip(y, sr=22050)
-    reference_features(y, sr=22050)
-    mfcc_to_audio(mfcc(y[:22050], sr=22050)[:, :8], n_iter=2)
+    warm()
