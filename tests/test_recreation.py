@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sys
 import types
 from pathlib import Path
@@ -74,6 +76,9 @@ def trained_run(tmp_path_factory) -> Path:
             rows.append({"filename": path.name, "track": f"{g}.{k:05d}", "label": g, "path": str(path)})
     (run / "features").mkdir()
     pd.DataFrame(rows).to_csv(run / "features" / "clips.csv", index=False)
+    # the judge (convlstm) was tested on tracks 3 and 4 of each genre and trained on the rest
+    judge_test = [f"{g}.{k:05d}" for g in GENRES for k in (3, 4)]
+    (run / "metrics" / "convlstm.json").write_text(json.dumps({"test_tracks": judge_test}))
     return run
 
 
@@ -129,6 +134,18 @@ def test_train_recreation_writes_checkpoint_and_metrics(trained_run: Path) -> No
         assert ck["residual_std"].shape == (20,) and np.all(ck["residual_std"] > 0)
         assert (trained_run / "plots" / f"{name}_mse.png").stat().st_size > 0
         assert (trained_run / "plots" / f"{name}_true_vs_synthetic.png").stat().st_size > 0
+
+
+def test_train_recreation_leaves_out_the_classifiers_test_tracks(tmp_path: Path) -> None:
+    fs = types.SimpleNamespace(maps=_maps(n_tracks=5, n_seg=1, frames=40))
+    test_side = [f"{g}.00004" for g in GENRES]
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "cnn.json").write_text(json.dumps({"test_tracks": test_side}))
+    m = train_recreation(fs, ["recreate-dense"], tmp_path, epochs=1, batch_size=8, progress=False,
+                         config={"hidden": 16})["recreate-dense"]
+    assert m["n_excluded_tracks"] == 4 and m["n_train"] + m["n_val"] == 16  # 20 tracks less the 4 tested
+    ck = torch.load(tmp_path / "models" / "recreate-dense.pt", weights_only=False)
+    assert not set(ck["val_tracks"]) & set(test_side)
 
 
 def test_train_recreation_rejects_bad_input(tmp_path: Path) -> None:
@@ -242,12 +259,18 @@ class _FakeClassifier:
     def predict_and_embed_audio(self, y: np.ndarray, *, sr: int = 22050) -> tuple[np.ndarray, np.ndarray]:
         return self.predict_proba_audio(y, sr=sr), self.embed_audio(y, sr=sr)
 
+    def predict_proba_mfcc(self, mfcc: np.ndarray) -> np.ndarray:
+        level = float(np.clip((np.mean(mfcc[0]) + 400) / 100, 0, 3.99))  # louder c0 -> a later genre
+        p = np.full(4, 0.1)
+        p[int(level)] = 0.7
+        return p / p.sum()
+
 
 @pytest.fixture()
 def fake_classify(monkeypatch):
     mod = types.ModuleType("genrelab.classify")
     mod.Classifier = types.SimpleNamespace(load=lambda run_dir, name, device="cpu": _FakeClassifier(name))
-    mod.trained_classifiers = lambda run_dir: ["cnn", "dense"]
+    mod.trained_classifiers = lambda run_dir: ["cnn", "dense", "convlstm"]
     monkeypatch.setitem(sys.modules, "genrelab.classify", mod)
     return mod
 
@@ -266,7 +289,7 @@ def test_recreate_writes_wavs_and_consistent_fidelity(trained_run: Path, fake_cl
                 y, sr = sf.read(trained_run / "recreated" / m / g / f"{g}.{i:02d}.wav")
                 assert sr == 22050 and len(y) == 3 * 22050 and 0 < np.max(np.abs(y)) <= 0.99 + 1e-4
     written = read_json(trained_run / "metrics" / "fidelity.json")
-    assert written["classifiers"] == ["cnn", "dense"]
+    assert written["classifiers"] == ["cnn", "dense", "convlstm"]
     for clf in ("cnn", "dense"):
         for source in ("lstm", "dense"):
             s = written["fidelity"][clf][source]
@@ -281,12 +304,26 @@ def test_recreate_writes_wavs_and_consistent_fidelity(trained_run: Path, fake_cl
         for source in ("lstm", "dense", "oracle"):
             fd = written["frechet"][clf][source]
             assert all(v is not None and v >= 0 for v in fd["per_genre"].values())
-    # the real clips prefer tracks the recreation models did not train on
-    ck = torch.load(trained_run / "models" / "recreate-lstm.pt", weights_only=False)
+    # the real clips prefer tracks on the classifiers' test side (here the judge's: tracks 3, 4)
     for g in ("pop", "metal"):
         info = written["real_clips"][g]
-        assert info["tracks"][0] in ck["val_tracks"] and info["unseen_by_recreation"] == 1
+        assert info["tracks"] == [f"{g}.00003", f"{g}.00004"] and info["unseen_by_classifiers"] == 2
     assert len(list((trained_run / "recreated" / "oracle" / "pop").glob("*.wav"))) == 2
+    # the judge: not the guide, never trained on a real clip it judges, both domains for generators
+    judge = written["judge"]
+    assert judge["model"] == "convlstm" and judge["guide"] == "cnn" != judge["model"]
+    judge_test = set(read_json(trained_run / "metrics" / "convlstm.json")["test_tracks"])
+    assert judge["judged_real_tracks"] and set(judge["judged_real_tracks"]) <= judge_test
+    assert judge["judged_real_tracks_not_on_its_test_side"] == []
+    for source in ("lstm", "dense"):
+        assert 0 <= judge["shares"][source]["feature"]["overall"] <= 1
+        assert judge["shares"][source]["audio"]["n"] == 4
+    assert judge["shares"]["real"]["feature"] is None and judge["shares"]["oracle-mel"]["audio"]["n"] >= 1
+    assert set(judge["frechet"]) == {"lstm", "dense", "oracle", "oracle-mel"}
+    ratios = written["motion"]["ratios"]
+    assert ratios["real"] == {"frame_change": 1.0, "beat_share": 1.0, "autocorr_peak": 1.0}
+    assert all(np.isfinite(ratios["lstm"][k]) for k in ("frame_change", "beat_share"))
+    assert written["motion"]["diversity_ratio"]["real"] == pytest.approx(1.0)
 
 
 def test_recreate_errors(trained_run: Path, fake_classify, tmp_path: Path) -> None:
@@ -297,6 +334,8 @@ def test_recreate_errors(trained_run: Path, fake_classify, tmp_path: Path) -> No
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no trained recreation model"):
         recreate(tmp_path / "empty", progress=False)
+    with pytest.raises(ParameterError, match="the judge must take no part"):
+        recreate(trained_run, judge="cnn", guide_model="cnn", progress=False)
 
 
 @pytest.mark.parametrize(

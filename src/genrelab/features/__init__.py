@@ -17,6 +17,7 @@ from genrelab.features.table import extract_table
 
 __all__ = [
     "FEATURE_COLUMNS",
+    "log_mel",
     "TABLE_COLUMNS",
     "SEGMENT_TABLE_COLUMNS",
     "extract_clip",
@@ -63,3 +64,11 @@ def mfcc(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int =
     from genrelab.features.engine import mfcc_frames
 
     return np.ascontiguousarray(mfcc_frames(y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc).T)
+
+
+def log_mel(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
+    """Log-mel spectrogram ``(128, frames)`` float32 in dB, as ``librosa.power_to_db(melspectrogram(y))``
+    (ref 1, top_db 80): the MFCCs of :func:`mfcc` are its first DCT-II coefficients."""
+    from genrelab.features.engine import log_mel_frames
+
+    return np.ascontiguousarray(log_mel_frames(y, sr=sr, n_fft=n_fft, hop_length=hop_length).T)

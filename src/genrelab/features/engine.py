@@ -302,6 +302,14 @@ def _pitch_tuning(freqs: np.ndarray) -> float:
     return float(edges[int(np.argmax(K.edge_counts(residual, edges)))])
 
 
+def log_mel_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
+    """Log-mel ``(t, 128)`` float32, frame-major: ``power_to_db`` (ref 1, top_db 80) of the mel power,
+    the exact array the MFCCs are the DCT of (``log_mel @ dct_basis32(128, n_mfcc)``)."""
+    check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=1)
+    y = check_signal(y, n_fft)
+    return _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=False).log_mel.copy()  # scratch: copy
+
+
 def mfcc_frames(
     y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20
 ) -> np.ndarray:

@@ -31,6 +31,16 @@ def classifier_test_tracks(run: RunDir, name: str) -> set[str] | None:
     return set(map(str, tracks))
 
 
+def classifiers_test_side(run: RunDir) -> set[str]:
+    """The union of the recorded test tracks of every classifier trained in ``run`` (empty without any)."""
+    from genrelab.models import CLASSIFIERS
+
+    out: set[str] = set()
+    for name in CLASSIFIERS:
+        out |= classifier_test_tracks(run, name) or set()
+    return out
+
+
 def heldout_clips(
     run: RunDir, genres: Sequence[str], val_tracks: Sequence[str], classifiers: Sequence[str], *, n: int
 ) -> tuple[dict[str, list[Path]], dict[str, dict]]:
@@ -106,4 +116,4 @@ def prompts_for(
     return out
 
 
-__all__ = ["classifier_test_tracks", "heldout_clips", "prompts_for"]
+__all__ = ["classifier_test_tracks", "classifiers_test_side", "heldout_clips", "prompts_for"]

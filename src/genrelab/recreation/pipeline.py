@@ -22,17 +22,26 @@ from genrelab.recreation.clips import (
 from genrelab.recreation.fidelity import Audio, reclassify
 from genrelab.recreation.generator import Recreator, frames_for, generate
 from genrelab.recreation.guidance import guide
-from genrelab.recreation.heldout import heldout_clips, prompts_for
+from genrelab.recreation.heldout import classifier_test_tracks, heldout_clips, prompts_for
+from genrelab.recreation.judging import Clips, judge_sources, motion_report
 from genrelab.recreation.training import RECREATION_MODELS
 from genrelab.rundir import RunDir
 
 DEFAULT_GENRES: tuple[str, ...] = RECREATION_GENRES
 MODEL_SHORT: dict[str, str] = {n.removeprefix("recreate-"): n for n in RECREATION_MODELS}  # lstm, dense
 GUIDE_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind == "maps")
+JUDGE_MODELS: tuple[str, ...] = GUIDE_MODELS  # the judge reads generated maps too: a map classifier
+EXCERPTS_PER_TRACK = 2  # real excerpts of ``seconds`` taken from each held-out track
 
 
 def _check_args(
-    genres: list[str], models: list[str], per_genre: int, seconds: float, prompt_frames: int, guide_model: str
+    genres: list[str],
+    models: list[str],
+    per_genre: int,
+    seconds: float,
+    prompt_frames: int,
+    guide_model: str,
+    judge: str,
 ) -> None:
     """ParameterError for options recreate() cannot use (before anything is loaded)."""
     for m in models:
@@ -48,6 +57,10 @@ def _check_args(
         raise ParameterError(f"prompt_frames={prompt_frames} must be >= 0")
     if guide_model not in GUIDE_MODELS:
         raise ParameterError(f"guide_model={guide_model!r} must be a map classifier; choose from {list(GUIDE_MODELS)}")
+    if judge not in JUDGE_MODELS:
+        raise ParameterError(f"judge={judge!r} must be a map classifier; choose from {list(JUDGE_MODELS)}")
+    if judge == guide_model:
+        raise ParameterError(f"judge={judge!r} is the guidance model; the judge must take no part in making the clips")
 
 
 def _recreators(
@@ -106,6 +119,25 @@ def _classifier_frames(clf: Any) -> int:
     return int(frames) if frames else 130
 
 
+def generate_maps(
+    rec: Recreator, genres: list[str], *, frames: int, prompts: np.ndarray | None, temperature: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One generator's output for ``genres``: MFCC maps ``(B, n_mfcc, frames)`` and, for a mel-resolution
+    generator, its log-mel ``(B, 128, frames)`` in dB (None for the MFCC next-frame models)."""
+    return generate(rec, genres, frames=frames, prompts=prompts, temperature=temperature, seed=seed), None
+
+
+def _to_audio(mf: np.ndarray, mel_db: np.ndarray | None, *, n_samples: int, device: str) -> list[np.ndarray]:
+    """Waveforms ``[(n_samples,)]``: from the mel spectrogram when there is one, else from the MFCCs."""
+    from genrelab.invert import mel_to_audio
+
+    if mel_db is not None:
+        ys = np.asarray(mel_to_audio(np.power(10.0, np.asarray(mel_db, np.float64) / 10.0), device=device))
+    else:
+        ys = mfcc_to_audio(mf, device=device)
+    return [limit_peak(np.pad(y, (0, max(n_samples - len(y), 0)))[:n_samples]) for y in ys]
+
+
 def _recreated(
     run: RunDir,
     recs: dict[str, Recreator],
@@ -120,21 +152,21 @@ def _recreated(
     guidance: float,
     device: str,
     progress: bool,
-) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
-    """Generate, guide, invert and write each model's clips: ``({model: {genre: [clip (n,)]}}, file records)``."""
+) -> tuple[dict[str, dict[str, Clips]], list[dict]]:
+    """Generate, guide, invert and write each model's clips: ``({model: {genre: Clips}}, file records)``."""
     frames = frames_for(seconds)
     n_samples = int(round(seconds * SR))
-    audio: dict[str, dict[str, list[np.ndarray]]] = {}
+    out: dict[str, dict[str, Clips]] = {}
     files: list[dict] = []
     for m, rec in recs.items():
-        audio[m] = {}
+        out[m] = {}
         for genre in track(genres, description=f"recreate {m}", enabled=progress):
             # a stable seed per (seed, model, genre): the same clips whichever other models/genres run
             s = int(np.random.SeedSequence([seed, list(MODEL_SHORT).index(m), *genre.encode()]).generate_state(1)[0])
-            mf = generate(
+            mf, mel_db = generate_maps(
                 rec, [genre] * per_genre, frames=frames, prompts=prompts.get(genre), temperature=temperature, seed=s
-            )  # (per_genre, n_mfcc, frames)
-            if guide_clf is not None:
+            )
+            if guide_clf is not None and mel_db is None:
                 mf = guide(
                     mf,
                     [guide_clf.labels.index(genre)] * per_genre,
@@ -144,33 +176,80 @@ def _recreated(
                     std=rec.std,
                     device=device,
                 )
-            ys = [limit_peak(y[:n_samples]) for y in mfcc_to_audio(mf, device=device)]
-            audio[m][genre] = ys
+            ys = _to_audio(mf, mel_db, n_samples=n_samples, device=device)
+            out[m][genre] = Clips(audio=ys, maps=list(mf))
             files += save_clips(run.recreated_folder(m, genre), genre, ys, source=m)
-    return audio, files
+    return out, files
 
 
-def _real_and_oracle(
+def _real_excerpts(paths: list[Path], seconds: float) -> tuple[list[np.ndarray], list[str], list[Path]]:
+    """Up to :data:`EXCERPTS_PER_TRACK` non-overlapping ``seconds`` excerpts of each real clip:
+    ``(excerpts [(n,)], track id of each, the paths read)``; unreadable or too short clips are left out."""
+    n = int(round(seconds * SR))
+    ys, groups, used = [], [], []
+    for p in paths:
+        y = load_real(p, seconds * EXCERPTS_PER_TRACK)
+        if y is None or len(y) < n:
+            continue
+        used.append(p)
+        for k in range(min(EXCERPTS_PER_TRACK, len(y) // n)):
+            ys.append(y[k * n : (k + 1) * n])
+            groups.append(Path(p).name.rsplit(".", 1)[0])
+    return ys, groups, used
+
+
+def _real_and_oracles(
     run: RunDir, heldout: dict[str, list[Path]], genres: list[str], *, seconds: float, device: str, progress: bool
-) -> tuple[dict[str, dict[str, list[np.ndarray]]], list[dict]]:
-    """The real held-out clips, and the same through MFCC -> mfcc_to_audio (the oracle, written as wavs)."""
-    audio: dict[str, dict[str, list[np.ndarray]]] = {"real": {}, "oracle": {}}
+) -> tuple[dict[str, dict[str, Clips]], list[dict]]:
+    """The real held-out excerpts, and the same through MFCC -> audio (``oracle``) and through the
+    log-mel -> audio (``oracle-mel``): what inversion alone costs at each resolution."""
+    from genrelab.features import log_mel
+
+    out: dict[str, dict[str, Clips]] = {"real": {}, "oracle": {}, "oracle-mel": {}}
     files: list[dict] = []
+    n = int(round(seconds * SR))
     for genre in track(genres, description="oracle clips", enabled=progress):
-        clips = [(p, load_real(p, seconds)) for p in heldout[genre]]
-        loaded = [(p, y) for p, y in clips if y is not None]
-        real = [y for _, y in loaded]
-        audio["real"][genre] = real
-        if real:
-            n = min(len(y) for y in real)
-            inv = mfcc_to_audio(np.stack([mfcc_of(y[:n]) for y in real]), device=device)
-            # centre framing loses < 1 hop at the end; pad so the oracle keeps the clip's length
-            audio["oracle"][genre] = [limit_peak(np.pad(y, (0, max(n - len(y), 0)))) for y in inv]
-        else:
-            audio["oracle"][genre] = []
-        files += save_clips(run.recreated_folder("oracle", genre), genre, audio["oracle"][genre], source="oracle")
-        files += [{"source": "real", "genre": genre, "file": str(p)} for p, _ in loaded]
-    return audio, files
+        real, groups, used = _real_excerpts(heldout[genre], seconds)
+        out["real"][genre] = Clips(audio=real, groups=groups)
+        mf = np.stack([mfcc_of(y) for y in real]) if real else np.zeros((0, 20, 2), np.float32)
+        mel = np.stack([log_mel(y, sr=SR) for y in real]) if real else None
+        out["oracle"][genre] = Clips(
+            audio=_to_audio(mf, None, n_samples=n, device=device) if real else [], groups=groups
+        )
+        out["oracle-mel"][genre] = Clips(
+            audio=_to_audio(mf, mel, n_samples=n, device=device) if real else [], groups=groups
+        )
+        for source in ("oracle", "oracle-mel"):
+            files += save_clips(run.recreated_folder(source, genre), genre, out[source][genre].audio, source=source)
+        files += [{"source": "real", "genre": genre, "file": str(p)} for p in used]
+    return out, files
+
+
+def _judge(run: RunDir, classifiers: dict[str, Any], judge: str) -> tuple[Any, set[str]]:
+    """The judge classifier and its test tracks, checked: trained, and no judged real track in its training."""
+    if judge not in classifiers:
+        raise DatasetError(
+            f"the judge {judge!r} is not trained in {run.models}; train it with "
+            f"`genrelab train DATA --model {judge} --out {run}`"
+        )
+    test = classifier_test_tracks(run, judge)
+    if test is None:
+        raise DatasetError(
+            f"{run.metrics_file(judge)} does not record its test tracks; retrain {judge} so the "
+            "judge can be checked against the clips it judges"
+        )
+    return classifiers[judge], test
+
+
+def _only_unseen(real: dict[str, dict[str, Clips]], tracks: set[str]) -> dict[str, dict[str, Clips]]:
+    """The sources restricted to clips of real tracks in ``tracks`` (the judge's test side)."""
+    out: dict[str, dict[str, Clips]] = {}
+    for source, by_genre in real.items():
+        out[source] = {}
+        for g, c in by_genre.items():
+            keep = [i for i, t in enumerate(c.groups) if t in tracks]
+            out[source][g] = Clips(audio=[c.audio[i] for i in keep], groups=[c.groups[i] for i in keep])
+    return out
 
 
 def recreate(
@@ -187,21 +266,24 @@ def recreate(
     device: str = "cpu",
     progress: bool = True,
     guide_model: str = "cnn",
+    judge: str = "convlstm",
 ) -> dict:
     """Recreate ``per_genre`` clips of ``seconds`` per genre with each recreation model, write
     ``RUN/recreated/<model>/<genre>/<genre>.NN.wav`` (plus the inverted real clips under
-    ``RUN/recreated/oracle/``), reclassify them with every trained classifier and write
-    ``RUN/metrics/fidelity.json`` (schema in :mod:`genrelab.recreation`). Returns that dict.
+    ``RUN/recreated/oracle/`` and ``oracle-mel/``), reclassify them with every trained classifier,
+    judge them with ``judge`` and write ``RUN/metrics/fidelity.json`` (schema in
+    :mod:`genrelab.recreation`). Returns that dict.
 
-    ``models`` names ``lstm``/``dense``; when both are asked for, a missing one is skipped
-    (recorded under ``"missing"``); none at all is a DatasetError. ``prompt_frames`` real
-    frames of a held-out segment start each clip (0: start from the genre's mean frame).
-    ``guidance`` > 0 steers the generated MFCCs with the run's trained ``guide_model`` (a map
-    classifier of :data:`genrelab.models.MODELS`, ``cnn`` by default).
+    ``models`` names ``lstm``/``dense`` (and any other recreation model of the registry); when
+    several are asked for, a missing one is skipped (recorded under ``"missing"``); none at all
+    is a DatasetError. ``prompt_frames`` real frames of a held-out segment start each clip of
+    the next-frame models (0: start from the genre's mean frame). ``guidance`` > 0 steers the
+    generated MFCCs with ``guide_model`` (``cnn``). ``judge`` (``convlstm``) is a map classifier
+    that is not the guide; only real clips on its test side are judged.
     """
     run = RunDir(run_dir).require()
     genres, models = list(genres), list(models)
-    _check_args(genres, models, per_genre, seconds, prompt_frames, guide_model)
+    _check_args(genres, models, per_genre, seconds, prompt_frames, guide_model, judge)
     recs, missing = _recreators(run, models, genres, prompt_frames, device)
     first = next(iter(recs.values()))
     from genrelab.classify import Classifier, trained_classifiers
@@ -209,10 +291,10 @@ def recreate(
     classifier_names = [c for c in trained_classifiers(run.root) if c not in RECREATION_MODELS]
     classifiers = {c: Classifier.load(run.root, c, device=device) for c in classifier_names}
     guide_clf = _guide_classifier(run, classifiers, guidance, guide_model, genres)
-
     heldout, heldout_info = heldout_clips(run, genres, first.val_tracks, classifier_names, n=max(per_genre, 2))
+    judge_clf, judge_test = _judge(run, classifiers, judge)
     prompts = prompts_for(run, first, genres, heldout, per_genre, prompt_frames) if prompt_frames else {}
-    audio, files = _recreated(
+    generated, files = _recreated(
         run,
         recs,
         genres,
@@ -226,8 +308,10 @@ def recreate(
         device=device,
         progress=progress,
     )
-    real_audio, real_files = _real_and_oracle(run, heldout, genres, seconds=seconds, device=device, progress=progress)
-    all_audio: Audio = {**audio, **real_audio}
+    real, real_files = _real_and_oracles(run, heldout, genres, seconds=seconds, device=device, progress=progress)
+    judged = {**generated, **_only_unseen(real, judge_test)}
+    judged_tracks = {t for c in judged["real"].values() for t in c.groups}
+    all_audio: Audio = {s: {g: c.audio for g, c in by.items()} for s, by in {**generated, **real}.items()}
     result = {
         "genres": genres,
         "models": list(recs),
@@ -243,13 +327,21 @@ def recreate(
         "real_clips": heldout_info,
         "sources": {
             **{m: f"recreated by {MODEL_SHORT[m]}" for m in recs},
-            "oracle": "real held-out clips -> MFCC -> mfcc_to_audio",
-            "real": "real held-out clips, unaltered",
+            "oracle": "real held-out excerpts -> MFCC -> mfcc_to_audio",
+            "oracle-mel": "real held-out excerpts -> log-mel (128 bands) -> mel_to_audio",
+            "real": "real held-out excerpts, unaltered",
         },
+        "judge": {
+            **judge_sources(judge_clf, judged, genres, progress=progress),
+            "guide": guide_model if guide_clf is not None else None,
+            "judged_real_tracks": sorted(judged_tracks),
+            "judged_real_tracks_not_on_its_test_side": sorted(judged_tracks - judge_test),
+        },
+        "motion": motion_report(judged, genres, mfcc_of=mfcc_of, progress=progress),
         **reclassify(classifiers, all_audio, files + real_files, genres, progress=progress),
     }
     run.write_metrics("fidelity", result)
     return result
 
 
-__all__ = ["recreate", "MODEL_SHORT", "DEFAULT_GENRES", "GUIDE_MODELS"]
+__all__ = ["recreate", "generate_maps", "MODEL_SHORT", "DEFAULT_GENRES", "GUIDE_MODELS", "JUDGE_MODELS"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ class Segments:
     val: np.ndarray
     val_tracks: list[str]
     protocol: str
+    n_excluded: int = 0
 
 
 def _check_options(
@@ -62,13 +64,20 @@ def _check_options(
     return overrides
 
 
-def _segments(features: Any, val_fraction: float, seed: int) -> Segments:
-    """The segment maps of ``features.maps`` split 80/20 (``val_fraction``) by track, stratified."""
+def _segments(features: Any, val_fraction: float, seed: int, exclude: set[str] | None = None) -> Segments:
+    """The segment maps of ``features.maps`` (less the tracks in ``exclude``) split 80/20
+    (``val_fraction``) by track, stratified."""
     from genrelab.data.splits import make_splits
 
     maps = getattr(features, "maps", None)
     if maps is None:
         raise DatasetError("recreation models need MFCC maps; prepare the features from an audio folder, not a CSV")
+    n_excluded = len({str(t) for t in maps.track} & (exclude or set()))
+    if exclude:
+        keep = np.array([str(t) not in exclude for t in maps.track], dtype=bool)
+        maps = SimpleNamespace(
+            maps=np.asarray(maps.maps)[keep], label=np.asarray(maps.label)[keep], track=np.asarray(maps.track)[keep]
+        )
     x_raw = np.asarray(maps.maps, dtype=np.float32)
     if x_raw.ndim != 3 or len(x_raw) == 0:
         raise DatasetError(f"MFCC maps have shape {x_raw.shape}; expected (segments, n_mfcc, frames)")
@@ -85,6 +94,7 @@ def _segments(features: Any, val_fraction: float, seed: int) -> Segments:
         val=split.test,
         val_tracks=sorted(set(map(str, maps.track[split.test]))),
         protocol=f"random:{val_fraction} seed={seed}",
+        n_excluded=n_excluded,
     )
 
 
@@ -101,17 +111,24 @@ def train_recreation(
     device: str = "cpu",
     progress: bool = True,
     config: dict[str, Any] | None = None,
+    exclude_tracks: Sequence[str] | None = None,
 ) -> dict[str, dict]:
     """Train each of ``models`` (``recreate-lstm``/``recreate-dense``) on ``features.maps``.
 
     Writes ``out/models/<name>.pt``, ``out/metrics/<name>.json`` and the plots
     ``out/plots/<name>_mse.png``, ``<name>_true_vs_synthetic.png``; returns ``{name: metrics}``.
     ``config`` overrides :class:`RecreateConfig` fields (e.g. ``{"hidden": 64}``).
+    ``exclude_tracks``: tracks the models must not see; None = the test tracks of every
+    classifier already trained in ``out``, so the real clips that fidelity compares against
+    are unseen by the generators as well as by the classifiers.
     """
+    from genrelab.recreation.heldout import classifiers_test_side
+
     models = list(models)
     overrides = _check_options(models, epochs, batch_size, lr, val_fraction, config)
-    data = _segments(features, val_fraction, seed)
     run = RunDir(out)
+    exclude = set(map(str, exclude_tracks)) if exclude_tracks is not None else classifiers_test_side(run)
+    data = _segments(features, val_fraction, seed, exclude)
     results: dict[str, dict] = {}
     for name in models:
         torch.manual_seed(seed)  # seeded initialisation (and dropout)
@@ -280,6 +297,7 @@ def _fit_one(
         "n_train": int(len(data.train)),
         "n_val": int(len(data.val)),
         "n_val_tracks": len(data.val_tracks),
+        "n_excluded_tracks": data.n_excluded,
         "epochs": len(history),
         "lr": lr,
         "batch_size": batch_size,
