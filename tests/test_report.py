@@ -213,3 +213,22 @@ def test_feature_boxplots_returns_a_figure() -> None:
     assert [ax.get_title() for ax in fig.axes] == ["tempo", "rms_mean"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(GENRES4)
     assert figure_png(fig).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_judge_table_shows_both_domains_and_ratios() -> None:
+    from genrelab.report.judge_tables import judge_table
+
+    share = lambda v: {"overall": v, "n": 4, "correct": int(4 * v), "per_genre": {}}  # noqa: E731
+    fid = {
+        "judge": {"model": "convlstm", "guide": None,
+                  "shares": {"diffusion": {"feature": share(0.75), "audio": share(0.5)},
+                             "real": {"feature": None, "audio": share(1.0)}},
+                  "frechet": {"diffusion": {"mean": 12.5}}, "frechet_real_halves": {"mean": 4.25}},
+        "motion": {"ratios": {"diffusion": {"frame_change": 0.9, "beat_share": 1.1, "autocorr_peak": 0.5},
+                              "real": {"frame_change": 1.0, "beat_share": 1.0, "autocorr_peak": 1.0}},
+                   "diversity_ratio": {"diffusion": 0.8, "real": 1.0}},
+    }
+    html = judge_table(fid)
+    for text in ("convlstm", "diffusion", "75.0 %", "50.0 %", "12.5", "4.2", "0.90", "1.10", "0.80"):
+        assert text in html, text
+    assert judge_table({"fidelity": {}}) == ""

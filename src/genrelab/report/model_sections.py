@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from genrelab.report.fragments import figures, heading, json_tables, key_values, not_run, percent, player, table
+from genrelab.report.judge_tables import judge_table
 from genrelab.report.run_folder import CLASSIFIERS, RECREATION, RunFolder
 
 # The source study's own numbers on real GTZAN (random splits, single runs).
@@ -260,7 +261,9 @@ def section_recreation(run: RunFolder) -> str:
     parts.append(_players(run))
     fid = run.metric("fidelity")
     parts.append(
-        (FIDELITY_NOTE + fidelity_tables(fid)) if fid is not None else not_run("recreation and reclassification")
+        (judge_table(fid) + FIDELITY_NOTE + fidelity_tables(fid))
+        if fid is not None
+        else not_run("recreation and reclassification")
     )
     return "".join(parts)
 
