@@ -164,18 +164,24 @@ class FolderInUseError(GenrelabError):
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike[str], *, what: str = "output folder") -> Iterator[Path]:
+def folder_lock(
+    folder: str | os.PathLike[str], *, what: str = "output folder", create: bool = True
+) -> Iterator[Path | None]:
     """Hold an exclusive lock on ``folder`` (``folder/.lock``, ``flock``) for the ``with`` block.
 
     A second process asking for the same folder gets :class:`FolderInUseError` at once (it does
     not wait). The kernel drops the lock when the holder exits, however it exits (``kill -9``
     included); the ``.lock`` file stays and is harmless. Re-entrant within one process.
-    Yields the lock file's path.
+    Yields the lock file's path; with ``create=False`` a missing folder is not made and not
+    locked (yields None: the caller reports the missing folder in its own words).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ParameterError(f"{what} {str(folder)!r} is a file; give a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not create and not folder.is_dir():
+        yield None
+        return
+    _check_writable(folder / LOCK_NAME)
     key = str(folder.resolve())
     lock_file = folder / LOCK_NAME
     if key in _HELD:
