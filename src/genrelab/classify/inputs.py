@@ -206,10 +206,6 @@ def feature_matrix(table: pd.DataFrame, columns: Sequence[str] | None) -> np.nda
     missing = [c for c in cols if c not in table.columns]
     if missing:
         raise DatasetError(f"feature table lacks columns {missing[:5]}")
-    unlabelled = table["label"].isna() | (table["label"].astype(str).str.strip() == "")
-    if unlabelled.any():
-        bad_rows = table["filename"][unlabelled].astype(str).tolist()
-        raise DatasetError(f"{where} has {len(bad_rows)} row(s) without a label: {bad_rows[:5]}")
     x = table[cols].to_numpy(dtype=np.float32)
     if not np.all(np.isfinite(x)):
         raise DatasetError("feature table has NaN/inf values")
