@@ -138,6 +138,18 @@ def test_entries_without_fingerprints_are_parsed(stages: Stages) -> None:
     assert steps_run(stages) == {"pca"}
 
 
+def test_report_of_a_corrupt_run_names_the_unreadable_files(stages: Stages) -> None:
+    from genrelab.report import render_report
+
+    run_study(small_config(), stages.run, progress=False)
+    (stages.run / "metrics" / "dense.json").write_text('{"accuracy": 0.')
+    csv = stages.run / "features" / "features.csv"
+    csv.write_bytes(csv.read_bytes()[:-7])
+    html = render_report(stages.run).read_text(encoding="utf-8")
+    assert "Unreadable files (corrupt or cut short; rerunning the study remakes them): " \
+           "metrics/dense.json, features/features.csv." in html
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. stale temporaries
 
