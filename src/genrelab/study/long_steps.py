@@ -8,6 +8,7 @@ resumes at its first unfinished cell.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,7 @@ def protocols(runner: _Runner, digest: str) -> dict[str, Any]:
     for split in p.splits:
         for model in p.models:
             key = f"{model}@{split}"
-            cells.append(
-                (key, step_hash(key, digest), lambda model=model, split=split: _protocol_cell(runner, model, split))
-            )
+            cells.append((key, step_hash(key, digest), functools.partial(_protocol_cell, runner, model, split)))
     rows = runner._cells("protocols", cells)
     write_json(runner.run.metrics_file("protocols"), {"seed": p.seed, "repeats": p.repeats, "rows": rows})
     return {"cells": len(rows)}
@@ -87,15 +86,8 @@ def grid(runner: _Runner, digest: str) -> dict[str, Any]:
             for epochs in g.epochs:
                 for batch in g.batch_sizes:
                     key = f"{model}@{split}/e{epochs}/b{batch}"
-                    cells.append(
-                        (
-                            key,
-                            step_hash(key, digest),
-                            lambda model=model, split=split, epochs=epochs, batch=batch: _grid_cell(
-                                runner, model, split, epochs, batch
-                            ),
-                        )
-                    )
+                    body = functools.partial(_grid_cell, runner, model, split, epochs, batch)
+                    cells.append((key, step_hash(key, digest), body))
     rows = runner._cells("grid", cells)
     write_json(runner.run.metrics_file("grid"), {"lr": g.lr, "seed": g.seed, "rows": rows})
     return {"cells": len(rows)}
