@@ -123,7 +123,7 @@ def run_case(path: Path, *, sr: int | None = SR) -> str:
         y = load(path, sr=sr)
     except AudioError:
         return "AudioError"
-    if y.dtype != np.float32 or y.ndim != 1 or not np.all(np.isfinite(y)):
+    if y.dtype != np.float32 or y.ndim != 1 or y.size == 0 or not np.all(np.isfinite(y)):
         return "bad output"
     return "loaded"
 
@@ -147,6 +147,8 @@ def fuzz(n: int, *, seed: int = 0, sr: int | None = SR, examples: int = 5, slow:
             try:
                 outcome = run_case(path, sr=sr)
                 counts[outcome] += 1
+                if outcome == "bad output" and len(others) < examples:
+                    others.append(f"case {k} ({name}, {label}): loaded, but {_describe(path, sr)}{_header(path)}")
                 seconds = time.perf_counter() - t0
                 if seconds > slow:
                     counts["slow"] += 1
@@ -163,6 +165,15 @@ def fuzz(n: int, *, seed: int = 0, sr: int | None = SR, examples: int = 5, slow:
             finally:
                 path.unlink(missing_ok=True)
     return {"tried": n, "counts": dict(counts), "examples": others, "slow": slow_cases}
+
+
+def _describe(path: Path, sr: int | None) -> str:
+    """What is wrong with the samples ``load`` returned for ``path``."""
+    from genrelab.audio import load
+
+    y = load(path, sr=sr)
+    finite = np.isfinite(y)
+    return f"{y.dtype} {y.shape}, {int((~finite).sum())} non-finite, max |y| {np.abs(y[finite]).max(initial=0):.3g}"
 
 
 def _header(path: Path) -> str:
