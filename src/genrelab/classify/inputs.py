@@ -55,6 +55,10 @@ def table_rows(table: pd.DataFrame, *, where: str = "feature table") -> Rows:
         raise DatasetError(
             f"{where} lacks columns {missing[:5]}{' ...' if len(missing) > 5 else ''}; expected the public CSV layout"
         )
+    unlabelled = table["label"].isna() | (table["label"].astype(str).str.strip() == "")
+    if unlabelled.any():
+        bad_rows = table["filename"][unlabelled].astype(str).tolist()
+        raise DatasetError(f"{where} has {len(bad_rows)} row(s) without a label: {bad_rows[:5]}")
     x = table[cols].to_numpy(dtype=np.float32)
     if not np.all(np.isfinite(x)):
         bad = table["filename"][~np.isfinite(x).all(1)].astype(str).tolist()

@@ -28,6 +28,8 @@ class _Typer(typer.Typer):
                     return func(*a, **kw)
                 except GenrelabError as exc:
                     raise fail(str(exc)) from None
+                except OSError as exc:  # last resort: a file problem no check foresaw, in one line
+                    raise fail(_os_message(exc)) from None
 
             register(wrapper)
             return func
@@ -45,14 +47,30 @@ app = _Typer(
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
-    """Print ``error: message`` to stderr and return an Exit to raise."""
+    """Print ``error: message`` (on one line) to stderr and return an Exit to raise."""
+    message = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
+def _os_message(exc: OSError) -> str:
+    """An OSError as one line: what the system said and the file(s) it names."""
+    lines = str(exc).splitlines()
+    text = exc.strerror or (lines[0] if lines else type(exc).__name__)
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{text}: {' -> '.join(repr(f) for f in files)}" if files else text
+
+
 def pick_device(device: str | None) -> str:
-    """``cuda`` when available and not overridden, else ``cpu``."""
+    """``cuda`` when available and not overridden, else ``cpu``; a given device is checked first.
+
+    ParameterError (one sentence) for a device torch does not know or cannot use here
+    (``--device foo``, ``--device cuda`` without CUDA).
+    """
     if device:
+        from genrelab.checks import torch_device
+
+        torch_device(device)
         return device
     import torch
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from genrelab.cli import app, pick_device
-from genrelab.errors import ParameterError
+from genrelab.errors import DatasetError, ParameterError
+from genrelab.io import folder_lock
 
 MODEL_HELP = "dense | cnn | convlstm | all (the three classifiers) | recreate-lstm | recreate-dense; repeatable"
 
@@ -47,10 +48,6 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Train classifiers (and/or recreation models) on DATA; writes models/, metrics/, plots/ in OUT."""
-    from rich.console import Console
-
-    from genrelab.models import get_spec
-
     names = _model_names(model)
     if out is None:
         out = Path("runs") / (data.stem if data.suffix else data.name or "run")
@@ -59,9 +56,35 @@ def train(
     parse_protocol(split)  # bad split strings fail before any feature extraction
     if lr is not None and not 0 < lr < 10:
         raise ParameterError(f"--lr {lr} must be a positive number below 10")
-    from genrelab.features import prepare
-
     dev = pick_device(device)
+    if not data.exists():
+        raise DatasetError(f"{data} does not exist; give an audio folder or a feature CSV")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {str(out)!r} is a file; give a folder for the run")
+    with folder_lock(out, what="run folder"):
+        _train_into(out, data, names, dev, split, repeats, epochs, batch_size, lr, seed, workers, quiet)
+
+
+def _train_into(
+    out: Path,
+    data: Path,
+    names: list[str],
+    dev: str,
+    split: str,
+    repeats: int,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    seed: int,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """The body of ``train``, run under the run folder's lock."""
+    from rich.console import Console
+
+    from genrelab.features import prepare
+    from genrelab.models import get_spec
+
     features = prepare(data, out, workers=workers, progress=not quiet)
     classifiers = [n for n in names if get_spec(n).kind != "recreation"]
     recreation = [n for n in names if get_spec(n).kind == "recreation"]
@@ -112,7 +135,9 @@ def evaluate(
     from genrelab.classify import evaluate_classifiers
 
     names = _model_names(model) if model else None
-    results = evaluate_classifiers(run_dir, data, models=names, device=pick_device(device), progress=not quiet)
+    dev = pick_device(device)
+    with folder_lock(run_dir, what="run folder", create=False):
+        results = evaluate_classifiers(run_dir, data, models=names, device=dev, progress=not quiet)
     console = Console()
     for name, m in results.items():
         extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""

@@ -8,6 +8,7 @@ import typer
 
 from genrelab.cli import app, pick_device
 from genrelab.errors import ParameterError
+from genrelab.io import folder_lock
 
 GENRES_HELP = "comma-separated genres (default: classical,pop,metal,blues)"
 
@@ -35,7 +36,9 @@ def recreate(
     seconds: float = typer.Option(6.0, help="length of each clip (at least 3 s)"),
     model: str = typer.Option("both", help="lstm | dense | both"),
     guidance: float = typer.Option(0.0, help="weight of the trained cnn's guidance (0: none)"),
-    temperature: float = typer.Option(0.5, help="noise scale x the validation residual std (0: deterministic)"),
+    temperature: float = typer.Option(
+        0.5, help="noise scale x the validation residual std, >= 0 (0: deterministic); as [recreation] temperature"
+    ),
     seed: int = typer.Option(0, help="generation seed"),
     device: str | None = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
@@ -46,18 +49,20 @@ def recreate(
 
     from genrelab.recreation import recreate as run
 
-    res = run(
-        run_dir,
-        genres=_genres(genres),
-        per_genre=per_genre,
-        seconds=seconds,
-        models=_models(model),
-        guidance=guidance,
-        temperature=temperature,
-        seed=seed,
-        device=pick_device(device),
-        progress=not quiet,
-    )
+    dev = pick_device(device)
+    with folder_lock(run_dir, what="run folder", create=False):
+        res = run(
+            run_dir,
+            genres=_genres(genres),
+            per_genre=per_genre,
+            seconds=seconds,
+            models=_models(model),
+            guidance=guidance,
+            temperature=temperature,
+            seed=seed,
+            device=dev,
+            progress=not quiet,
+        )
     console = Console()
     table = Table(title="share classified as the intended genre")
     sources = [*res["models"], "oracle", "real"]
@@ -86,7 +91,8 @@ def pca(
 
     from genrelab.analysis import run_pca
 
-    res = run_pca(run_dir, genres=_genres(genres), progress=not quiet)
+    with folder_lock(run_dir, what="run folder", create=False):
+        res = run_pca(run_dir, genres=_genres(genres), progress=not quiet)
     console = Console()
     for source, s in res["sources"].items():
         ev = s["explained_variance_ratio"]

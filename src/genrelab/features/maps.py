@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,22 @@ class MapSet:
 
 
 def save_maps(path: str | os.PathLike[str], maps: MapSet) -> None:
-    """Atomically write ``maps`` to ``path`` (a ``.npz``, no pickles)."""
+    """Atomically write ``maps`` to ``path`` (a ``.npz``, no pickles).
+
+    The same maps always give the same bytes (``np.savez`` stamps each member with the time),
+    so the study's fingerprint of ``maps.npz`` survives a rewrite by a resumed run.
+    """
     arrays = {k: getattr(maps, k) for k in _KEYS}
-    write_with(path, lambda tmp: np.savez(tmp, **arrays))
+    write_with(path, lambda tmp: _write_npz(tmp, arrays))
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed ``.npz`` like ``np.savez`` writes, with a fixed member time stamp."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def load_maps(path: str | os.PathLike[str]) -> MapSet:

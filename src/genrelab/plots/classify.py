@@ -114,8 +114,11 @@ def misclassified(
         for ax, (name, true, pred, v) in zip(axes, examples):
             k = np.arange(1, len(v) + 1)
             ax.plot(k, v, "o-", color="black", label=name)
-            ax.plot(k, genre_means[true], "s--", label=f"mean {true} (true)")
-            ax.plot(k, genre_means[pred], "^--", label=f"mean {pred} (predicted)")
+            # a genre absent from the rows given (one-genre test set: predicted genres the set
+            # lacks) has no mean to draw
+            for genre, marker, role in ((true, "s--", "true"), (pred, "^--", "predicted")):
+                if genre in genre_means:
+                    ax.plot(k, genre_means[genre], marker, label=f"mean {genre} ({role})")
             ax.set_xticks(k)
             ax.set_xlabel("MFCC coefficient (mean over the clip)", fontsize=7)
             ax.legend(fontsize=7)

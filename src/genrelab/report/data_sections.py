@@ -98,8 +98,8 @@ def _boxplots_png(feats: pd.DataFrame, cols: Sequence[str]) -> bytes | None:
         from genrelab.plots.features import feature_boxplots
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         return None
-    labels = feats["label"].astype(str)
-    genres = sorted(labels.unique())
+    labels = feats["label"].astype(object).where(feats["label"].notna(), "").astype(str)  # no label: ""
+    genres = sorted(g for g in labels.unique() if g)
     values = {c: {g: feats.loc[labels == g, c].to_numpy(dtype=float) for g in genres} for c in cols}
     return figure_png(feature_boxplots(values, genres))
 

@@ -104,6 +104,15 @@ def render_html(run: RunFolder, *, title: str, sections: tuple[Section, ...] = S
         f"run folder {run.dir.resolve().name}" + (f" · preset {preset}" if preset else "") + f" · rendered {stamp}"
     )
     built = [RenderedSection(s.anchor, s.title, s.nav, Markup(s.build(run))) for s in sections]
+    if run.unreadable and built:  # say so at the top: their sections read "not run"
+        from genrelab.report.fragments import esc
+
+        note = (
+            '<p class="notrun">Unreadable files (corrupt or cut short; rerunning the study remakes them): '
+            f"{esc(', '.join(run.unreadable))}.</p>"
+        )
+        first = built[0]
+        built[0] = RenderedSection(first.anchor, first.title, first.nav, Markup(note) + first.body)
     return _template().render(title=title, subtitle=subtitle, css=Markup(_package_text("style.css")), sections=built)
 
 

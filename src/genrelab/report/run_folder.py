@@ -1,7 +1,8 @@
 """What the report reads: the files of one run folder, loaded once, and the render options.
 
 Readers return None for a file that is missing or unreadable, so a section can say "not run"
-instead of failing.
+instead of failing; :attr:`RunFolder.unreadable` lists the files that are there but corrupt or
+cut short, and the page names them at the top.
 """
 
 from __future__ import annotations
@@ -32,15 +33,28 @@ def read_json(path: Path) -> Any | None:
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
-    """A CSV as a DataFrame, or None when missing or unreadable."""
+    """A CSV as a DataFrame, or None when missing, unreadable or cut short (see :func:`csv_whole`)."""
     import pandas as pd
 
-    if not path.is_file():
+    if not path.is_file() or not csv_whole(path):
         return None
     try:
         return pd.read_csv(path)
     except (OSError, ValueError):
         return None
+
+
+def csv_whole(path: Path) -> bool:
+    """Whether a CSV written by pandas is whole: it ends with a line break (a cut-short one does not)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) in (b"\n", b"\r")
+    except OSError:
+        return False
 
 
 def npz_shape(path: Path, key: str = "maps") -> tuple[int, ...] | None:
@@ -75,6 +89,11 @@ class RunFolder:
         self.audio = audio or AudioOptions()
         self.state = read_json(self.paths.state_json) or {}
         self.metrics: dict[str, Any] = {p.stem: read_json(p) for p in sorted(self.paths.metrics.glob("*.json"))}
+        self.unreadable: list[str] = [f"metrics/{k}.json" for k, v in self.metrics.items() if v is None]
+        csvs = (self.paths.features_csv, self.paths.clips_csv, self.paths.skipped_csv)
+        self.unreadable += [p.relative_to(run_dir).as_posix() for p in csvs if p.is_file() and read_csv(p) is None]
+        if self.paths.state_json.is_file() and not self.state:
+            self.unreadable.append("state.json")
 
     def plot(self, name: str) -> Path:
         """Path of ``plots/<name>`` (it may not exist)."""

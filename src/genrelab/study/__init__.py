@@ -5,6 +5,9 @@
 ``genrelab.study.hashing``  :func:`digest`, :func:`step_hash`
 ``genrelab.study.state``    the ``RUN/state.json`` record
 ``genrelab.study.runner``   :func:`run_study`, :func:`study_state`
+``genrelab.study.outputs``  what each step writes; output fingerprints checked on resume
+``genrelab.study.feasibility``  every split the study will make, checked after the features step
+``genrelab.study.long_steps``   the ``protocols`` and ``grid`` steps (cells)
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ sections a study step depends on, so a changed config reruns only the steps it a
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -27,6 +28,7 @@ from genrelab.study.hashing import nohash
 
 RECREATION_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind == "recreation")
 AUDIO_FORMATS: tuple[str, ...] = ("ogg", "flac")
+RECREATE_SECONDS: tuple[float, float] = (3.0, 60.0)  # recreate's clip length limits (3 s classifier windows)
 
 
 @dataclass(frozen=True)
@@ -317,9 +319,9 @@ def save_config(config: StudyConfig, path: Path) -> Path:
 
 
 def _positive(where: str, value: float | None) -> None:
-    """ParameterError unless ``value`` is None or > 0."""
-    if value is not None and not value > 0:
-        raise ParameterError(f"{where} = {value!r} must be positive")
+    """ParameterError unless ``value`` is None or a finite number > 0."""
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise ParameterError(f"{where} = {value!r} must be positive and finite")
 
 
 def _known(where: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -364,14 +366,44 @@ def _validate_training(config: StudyConfig) -> None:
 def _validate_recreation(r: RecreationConfig) -> None:
     """The recreation section: model and genre names, sizes, fractions."""
     _known("recreation.models", r.models, RECREATION_MODELS)
-    for name in ("epochs", "batch_size", "lr", "per_genre", "seconds"):
+    for name in ("epochs", "batch_size", "lr", "per_genre"):
         _positive(f"recreation.{name}", getattr(r, name))
     if not 0.0 < r.val_fraction < 1.0:
         raise ParameterError(f"recreation.val_fraction = {r.val_fraction} must be between 0 and 1")
-    if r.guidance < 0:
-        raise ParameterError(f"recreation.guidance = {r.guidance} must be >= 0")
-    _positive("recreation.temperature", r.temperature)
+    # the same limits genrelab.recreation.recreate checks, here at load time, not 20 s into the run
+    if not (math.isfinite(r.seconds) and RECREATE_SECONDS[0] <= r.seconds <= RECREATE_SECONDS[1]):
+        lo, hi = RECREATE_SECONDS
+        raise ParameterError(
+            f"recreation.seconds = {r.seconds} must be between {lo:g} and {hi:g} (classifiers need 3 s)"
+        )
+    if not (math.isfinite(r.guidance) and r.guidance >= 0):
+        raise ParameterError(f"recreation.guidance = {r.guidance} must be a finite number >= 0")
+    if r.temperature is not None and not (math.isfinite(r.temperature) and r.temperature >= 0):
+        raise ParameterError(
+            f"recreation.temperature = {r.temperature} must be a finite number >= 0 (0: deterministic)"
+        )
     _known("recreation.genres", r.genres, GENRES)
+    if r.models and not r.genres:
+        raise ParameterError("recreation.genres is empty; name at least one genre (or set recreation.models = [])")
+
+
+def _validate_pca(config: StudyConfig) -> None:
+    """The PCA of recreated clips needs two recreated genres and three clips per source."""
+    r = config.recreation
+    if not r.models:
+        return
+    genres = config.pca.genres or r.genres
+    where = "pca.genres" if config.pca.genres else "recreation.genres"
+    absent = [g for g in genres if g not in r.genres]
+    if absent:
+        raise ParameterError(f"pca.genres names {', '.join(absent)}, which recreation.genres does not recreate")
+    if len(genres) < 2:
+        raise ParameterError(f"{where} = {list(genres)}: the PCA step needs at least two genres")
+    if r.per_genre * len(genres) < 3:
+        raise ParameterError(
+            f"recreation.per_genre = {r.per_genre} gives {r.per_genre * len(genres)} clips of {where} per model; "
+            "the PCA step needs at least 3"
+        )
 
 
 def validate(config: StudyConfig) -> None:
@@ -385,6 +417,7 @@ def validate(config: StudyConfig) -> None:
     _validate_training(config)
     _validate_recreation(config.recreation)
     _known("pca.genres", config.pca.genres, GENRES)
+    _validate_pca(config)
     rc = config.report
     if rc.audio_format not in AUDIO_FORMATS:
         raise ParameterError(f"report.audio_format = {rc.audio_format!r}; choose from {', '.join(AUDIO_FORMATS)}")

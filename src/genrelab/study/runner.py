@@ -6,17 +6,26 @@ study's grid, when enabled) -> ``recreation`` (recreation models) -> ``recreate`
 invert, reclassify) -> ``pca`` -> ``report``.
 
 Each finished step is written to ``RUN/state.json`` with a hash of the config sections it reads
-and of the steps it builds on, and its timing. A rerun skips every step whose hash is
-unchanged and whose main output is still there, so a changed config reruns only what it
-affects, and a killed run resumes after its last finished step (``protocols`` and ``grid``
-also keep their finished cells). ``RUN/config.toml`` is the effective config.
+and of the steps it builds on, fingerprints of the files it wrote and of the outputs of the
+steps it read (:mod:`genrelab.study.outputs`), and its timing. A rerun skips every step whose
+hash is unchanged, whose outputs still match their fingerprints and whose inputs are the ones
+it was made from, so a changed config reruns only what it affects, a corrupt or truncated
+output reruns its step and the steps built on it, and a killed run resumes after its last
+finished step (``protocols`` and ``grid`` also keep their finished cells).
+``RUN/config.toml`` is the effective config.
+
+A run holds ``RUN/.lock`` (:func:`genrelab.io.folder_lock`) from start to end: a second study
+on the same folder stops at once with one sentence. At start, under the lock, atomic-write
+temporaries older than this process (left by a killed run) are removed. Right after the
+features step every split the study will make is checked against the corpus
+(:mod:`genrelab.study.feasibility`).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,50 +33,22 @@ from typing import Any
 from rich.console import Console
 
 from genrelab.errors import DatasetError, ParameterError
-from genrelab.io import write_json
-from genrelab.models import MODELS
+from genrelab.io import folder_lock, remove_stale_temporaries
 from genrelab.rundir import RunDir
+from genrelab.study import long_steps
 from genrelab.study.config import (
     GENERATION_FIELDS,
     ModelConfig,
     StudyConfig,
     save_config,
 )
+from genrelab.study.feasibility import check_splits
 from genrelab.study.hashing import step_hash
+from genrelab.study.long_steps import Cell, needs_maps
+from genrelab.study.outputs import fingerprint_of, main_output, record_outputs, step_outputs
 from genrelab.study.state import StudyState
 
-Cell = tuple[str, str, Callable[[], dict[str, Any]]]  # (key, hash, body) of one cell of a long step
-
-
-def _slug(text: str) -> str:
-    """``text`` as a folder name: anything but letters, digits and ``.-_`` becomes ``-``."""
-    return "".join(c if c.isalnum() or c in ".-_" else "-" for c in text)
-
-
-def _needs_maps(model: str) -> bool:
-    """Whether classifier ``model`` trains on MFCC maps (not on the feature table)."""
-    return MODELS[model].kind == "maps"
-
-
-def _main_output(run: RunDir, name: str) -> Path | None:
-    """The file whose absence makes a recorded step run again."""
-    if name.startswith("classify:"):
-        return run.metrics_file(name.split(":", 1)[1])
-    return {
-        "synth": run.corpus,
-        "features": run.features_csv,
-        "protocols": run.metrics_file("protocols"),
-        "grid": run.metrics_file("grid"),
-        "recreate": run.metrics_file("fidelity"),
-        "pca": run.metrics_file("pca"),
-        "report": run.report_html,
-    }.get(name)
-
-
-def _row(model: str, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """One row of ``protocols.json`` or ``grid.json`` from a model's metrics."""
-    keys = ("accuracy", "accuracy_std", "track_accuracy", "macro_f1", "protocol", "repeats", "n_train", "n_test")
-    return {"model": model, **extra, **{k: metrics.get(k) for k in keys}}
+PROCESS_START = time.time()  # temporaries older than this are left by an earlier (killed) process
 
 
 class _Runner:
@@ -84,22 +65,36 @@ class _Runner:
         self._features: Any = None
         self.data_path: Path = data if data is not None else self.run.corpus
         self.n_steps = 0
+        self._inputs: dict[str, str | None] = {}  # the upstream fingerprints of the running step
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def step(self, name: str, digest: str, body: Callable[[], dict[str, Any] | None]) -> bool:
-        """Run ``body`` unless the step is recorded with ``digest`` and its output exists."""
+    def step(
+        self, name: str, digest: str, body: Callable[[], dict[str, Any] | None], *, after: Sequence[str] = ()
+    ) -> bool:
+        """Run ``body`` unless the step's record is still good (see :meth:`StudyState.stale`).
+
+        ``after``: the steps whose outputs this one reads; their fingerprints are recorded with it.
+        """
         self.n_steps += 1
-        out = _main_output(self.run, name)
-        if self.state.done(name, digest) and (out is None or out.exists()):
+        steps = self.state.steps
+        inputs = {u: fingerprint_of(steps[u]) for u in after if u in steps}
+        why = self.state.stale(name, digest, self.run, inputs=inputs, main=main_output(self.run, name))
+        if why is None:
             self.console.print(f"[dim]step {self.n_steps}: {name}: unchanged, skipped[/dim]")
             return False
+        if name in steps:
+            self.console.print(f"[yellow]step {self.n_steps}: {name}: runs again: {why}[/yellow]")
         self.console.rule(f"[bold]step {self.n_steps}: {name}")
         started = time.time()
         t0 = time.perf_counter()
+        self._inputs = inputs
         info = body()
         seconds = time.perf_counter() - t0
-        self.state.record(name, digest, started=started, seconds=seconds, info=info)
+        outputs = record_outputs(
+            self.run, step_outputs(self.run, name, recreation_models=self.config.recreation.models)
+        )
+        self.state.record(name, digest, started=started, seconds=seconds, info=info, outputs=outputs, inputs=inputs)
         self.console.print(f"[green]step {self.n_steps}: {name}: done in {seconds:.1f} s[/green]")
         return True
 
@@ -148,23 +143,23 @@ class _Runner:
         else:
             h_data = step_hash("data", str(self.data_arg))
         h_feat = step_hash("features", h_data, cfg.features)
-        self.step("features", h_feat, self._prepare)
+        self.step("features", h_feat, self._prepare, after=["synth"])
+        check_splits(cfg, self.run, has_maps=self.has_maps())
         clf_hashes = self._classifier_steps(h_feat)
 
         p = cfg.protocols
         if p.splits:
             h = step_hash("protocols", h_feat, p)
-            self.step("protocols", h, lambda: self._protocols(h))
+            self.step("protocols", h, lambda: long_steps.protocols(self, h), after=["features"])
         g = cfg.grid
         if g.enabled:
             h_grid = step_hash("grid", h_feat, g)
-            self.step("grid", h_grid, lambda: self._grid(h_grid))
+            self.step("grid", h_grid, lambda: long_steps.grid(self, h_grid), after=["features"])
 
         self._recreation_steps(h_feat, clf_hashes)
-        h_report = step_hash(
-            "report", cfg.report, {k: v.get("hash") for k, v in self.state.steps.items() if k != "report"}
-        )
-        self.step("report", h_report, self._report)
+        others = [k for k in self.state.steps if k != "report"]
+        h_report = step_hash("report", cfg.report, {k: self.state.steps[k].get("hash") for k in others})
+        self.step("report", h_report, self._report, after=others)
         return self.run.root
 
     def _classifier_steps(self, h_feat: str) -> list[str]:
@@ -176,12 +171,12 @@ class _Runner:
             mc = getattr(c, name)
             h = step_hash(f"classify:{name}", h_feat, c.repeats, c.seed, mc)
             clf_hashes.append(h)
-            if _needs_maps(name):
+            if needs_maps(name):
                 maps_ok = self.has_maps() if maps_ok is None else maps_ok
                 if not maps_ok:
                     self.note(f"classify:{name}", "the data is a feature table: no MFCC maps")
                     continue
-            self.step(f"classify:{name}", h, lambda name=name, mc=mc: self._classify(name, mc))
+            self.step(f"classify:{name}", h, lambda name=name, mc=mc: self._classify(name, mc), after=["features"])
         return clf_hashes
 
     def _recreation_steps(self, h_feat: str, clf_hashes: list[str]) -> None:
@@ -196,9 +191,10 @@ class _Runner:
         elif not self.has_maps():
             self.note("recreation", "the data is a feature table: no MFCC maps")
         else:
-            self.step("recreation", h_rec, self._train_recreation)
-            self.step("recreate", h_gen, self._recreate)
-            self.step("pca", h_pca, self._pca)
+            clf_steps = [f"classify:{name}" for name in self.config.classifiers.models]
+            self.step("recreation", h_rec, self._train_recreation, after=["features"])
+            self.step("recreate", h_gen, self._recreate, after=["recreation", *clf_steps])
+            self.step("pca", h_pca, self._pca, after=["recreate"])
 
     # -- step bodies ----------------------------------------------------------------------------
 
@@ -254,10 +250,15 @@ class _Runner:
         return {"accuracy": m.get("accuracy"), "protocol": m.get("protocol")}
 
     def _cells(self, step: str, cells: list[Cell]) -> list[dict[str, Any]]:
-        """Run the cells of a long step, keeping finished ones in state.json's ``partial``."""
+        """Run the cells of a long step, keeping finished ones in state.json's ``partial``.
+
+        A cell's record holds the hash of the step's inputs too: cells made from features that
+        have been made again since are run again.
+        """
         done = self.state.partial(step)
         rows = []
-        for i, (key, digest, body) in enumerate(cells, 1):
+        for i, (key, cell_digest, body) in enumerate(cells, 1):
+            digest = step_hash(cell_digest, self._inputs)
             prev = done.get(key)
             if isinstance(prev, dict) and prev.get("hash") == digest:
                 rows.append(prev["row"])
@@ -268,84 +269,6 @@ class _Runner:
             self.state.save()
             rows.append(row)
         return rows
-
-    def _protocols(self, digest: str) -> dict[str, Any]:
-        """The ``protocols`` step: every split x model cell, into ``metrics/protocols.json``."""
-        p = self.config.protocols
-        cells: list[Cell] = []
-        for split in p.splits:
-            for model in p.models:
-                key = f"{model}@{split}"
-                cells.append(
-                    (key, step_hash(key, digest), lambda model=model, split=split: self._protocol_cell(model, split))
-                )
-        rows = self._cells("protocols", cells)
-        write_json(self.run.metrics_file("protocols"), {"seed": p.seed, "repeats": p.repeats, "rows": rows})
-        return {"cells": len(rows)}
-
-    def _protocol_cell(self, model: str, split: str) -> dict[str, Any]:
-        """One protocols cell, trained into ``protocols/<split>`` (or a row saying why not)."""
-        p = self.config.protocols
-        if split == "fault-filtered" and self.data_arg is None:
-            return {"model": model, "protocol": split, "note": "not run: the synthesised corpus has no GTZAN artists"}
-        if _needs_maps(model) and not self.has_maps():
-            return {"model": model, "protocol": split, "note": "not run: no MFCC maps (feature-table input)"}
-        out = self.run.sub_run("protocols", _slug(split))
-        try:
-            m = self._train(
-                model,
-                out,
-                split=split,
-                repeats=p.repeats,
-                epochs=p.epochs,
-                batch_size=p.batch_size,
-                lr=p.lr,
-                seed=p.seed,
-                plots=False,
-            )
-        except DatasetError as exc:  # e.g. fault-filtered on a collection without GTZAN names
-            return {"model": model, "protocol": split, "note": f"not run: {exc}"}
-        return _row(model, m, note="")
-
-    def _grid(self, digest: str) -> dict[str, Any]:
-        """The ``grid`` step: every model x split x epochs x batch cell, into ``metrics/grid.json``."""
-        g = self.config.grid
-        cells: list[Cell] = []
-        for model in g.models:
-            for split in g.splits:
-                for epochs in g.epochs:
-                    for batch in g.batch_sizes:
-                        key = f"{model}@{split}/e{epochs}/b{batch}"
-                        cells.append(
-                            (
-                                key,
-                                step_hash(key, digest),
-                                lambda model=model, split=split, epochs=epochs, batch=batch: self._grid_cell(
-                                    model, split, epochs, batch
-                                ),
-                            )
-                        )
-        rows = self._cells("grid", cells)
-        write_json(self.run.metrics_file("grid"), {"lr": g.lr, "seed": g.seed, "rows": rows})
-        return {"cells": len(rows)}
-
-    def _grid_cell(self, model: str, split: str, epochs: int, batch: int) -> dict[str, Any]:
-        """One grid cell, trained into ``grid/<model>_<split>_e<epochs>_b<batch>``."""
-        g = self.config.grid
-        if _needs_maps(model) and not self.has_maps():
-            return {
-                "model": model,
-                "split": split,
-                "epochs": epochs,
-                "batch_size": batch,
-                "lr": g.lr,
-                "note": "not run: no MFCC maps",
-            }
-        out = self.run.sub_run("grid", _slug(f"{model}_{split}_e{epochs}_b{batch}"))
-        m = self._train(
-            model, out, split=split, repeats=1, epochs=epochs, batch_size=batch, lr=g.lr, seed=g.seed, plots=False
-        )
-        return _row(model, m, split=split, epochs=epochs, batch_size=batch, lr=g.lr)
 
     def _train_recreation(self) -> dict[str, Any]:
         """The ``recreation`` step: train the recreation models into the run folder."""
@@ -437,8 +360,12 @@ def run_study(
             raise DatasetError(f"data folder {str(data)!r} does not exist")
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {str(out)!r} is a file; give a folder for the run")
-    out.mkdir(parents=True, exist_ok=True)
-    return _Runner(config, out, data=data, progress=progress, device=device, console=console).go()
+    with folder_lock(out, what="run folder"):
+        removed = remove_stale_temporaries(out, older_than=PROCESS_START)
+        runner = _Runner(config, out, data=data, progress=progress, device=device, console=console)
+        if removed:
+            runner.console.print(f"[dim]removed {len(removed)} temporary file(s) left by an interrupted run[/dim]")
+        return runner.go()
 
 
 def study_state(run: Path) -> dict[str, Any]:
