@@ -431,12 +431,12 @@ def _corpus(run: Path, tracks_per_label: int, labels: int) -> RunDir:
     return rd
 
 
-def test_paper_preset_on_40_tracks_names_the_recreation_split(tmp_path: Path) -> None:
-    run = _corpus(tmp_path / "run", 4, 10)
+def test_paper_preset_on_20_tracks_names_the_split(tmp_path: Path) -> None:
+    run = _corpus(tmp_path / "run", 2, 10)
     with pytest.raises(DatasetError) as err:
         check_splits(C.paper(), run, has_maps=True)
-    assert str(err.value).startswith("recreation.val_fraction (random:0.2) does not fit this corpus "
-                                     "(40 tracks in 10 labels, 4 per label)")
+    assert str(err.value).startswith("classifiers.")
+    assert "does not fit this corpus (20 tracks in 10 labels, 2 per label)" in str(err.value)
     assert check_splits(C.paper(), _corpus(tmp_path / "big", 10, 10), has_maps=True) > 5
 
 

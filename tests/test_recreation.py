@@ -307,7 +307,7 @@ def test_recreate_writes_wavs_and_consistent_fidelity(trained_run: Path, fake_cl
     # the real clips prefer tracks on the classifiers' test side (here the judge's: tracks 3, 4)
     for g in ("pop", "metal"):
         info = written["real_clips"][g]
-        assert info["tracks"] == [f"{g}.00003", f"{g}.00004"] and info["unseen_by_classifiers"] == 2
+        assert set(info["tracks"]) == {f"{g}.00003", f"{g}.00004"} and info["unseen_by_classifiers"] == 2
     assert len(list((trained_run / "recreated" / "oracle" / "pop").glob("*.wav"))) == 2
     # the judge: not the guide, never trained on a real clip it judges, both domains for generators
     judge = written["judge"]

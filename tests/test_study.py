@@ -75,7 +75,7 @@ class Stages:
         return {name: m}
 
     def train_recreation(self, features, models, out, *, epochs=20, batch_size=32, lr=1e-4, val_fraction=0.2,
-                         seed=32, device="cpu", progress=True, config=None):
+                         seed=32, device="cpu", progress=True, config=None, exclude_tracks=None):
         self._hit("train_recreation")
         for name in models:
             (Path(out) / "metrics" / f"{name}.json").write_text(json.dumps({"val_mse": 0.5, "history": []}))
@@ -83,7 +83,7 @@ class Stages:
 
     def recreate(self, run_dir, *, genres=GENRES4, per_genre=4, seconds=6.0, models=("lstm", "dense"),
                  guidance=0.0, temperature=0.5, prompt_frames=16, seed=0, device="cpu", progress=True,
-                 guide_model="cnn"):
+                 guide_model="cnn", judge="convlstm"):
         self._hit("recreate")
         (Path(run_dir) / "metrics" / "fidelity.json").write_text(json.dumps({"genres": list(genres)}))
         return {}

@@ -168,13 +168,13 @@ def diversity(x: np.ndarray, *, scale: np.ndarray | None = None) -> float:
 
 def grouped_diversity(x: np.ndarray, labels: Sequence[str], *, scale: np.ndarray | None = None) -> dict[str, float]:
     """:func:`diversity` within each label of ``x (n, d)``: ``{label: value}`` (labels with >= 2 rows)."""
-    labels = np.asarray(list(labels))
-    if len(labels) != len(x):
-        raise ParameterError(f"{len(labels)} labels for {len(x)} summaries; they must match")
+    lab = np.asarray(list(labels))
+    if len(lab) != len(x):
+        raise ParameterError(f"{len(lab)} labels for {len(x)} summaries; they must match")
     return {
-        str(g): diversity(np.asarray(x)[labels == g], scale=scale)
-        for g in dict.fromkeys(labels.tolist())
-        if int(np.sum(labels == g)) >= 2
+        str(g): diversity(np.asarray(x)[lab == g], scale=scale)
+        for g in dict.fromkeys(lab.tolist())
+        if int(np.sum(lab == g)) >= 2
     }
 
 

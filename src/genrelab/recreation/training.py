@@ -66,8 +66,10 @@ def _check_options(
 
 def _segments(features: Any, val_fraction: float, seed: int, exclude: set[str] | None = None) -> Segments:
     """The segment maps of ``features.maps`` (less the tracks in ``exclude``) split 80/20
-    (``val_fraction``) by track, stratified."""
-    from genrelab.data.splits import make_splits
+    (``val_fraction``) by track: ``round(val_fraction * n)`` of each genre's n tracks (at least one
+    when it has two) are validation (:func:`genrelab.train.group_holdout`), so a small corpus less
+    the classifiers' test tracks still has a validation side."""
+    from genrelab.train import group_holdout
 
     maps = getattr(features, "maps", None)
     if maps is None:
@@ -83,17 +85,18 @@ def _segments(features: Any, val_fraction: float, seed: int, exclude: set[str] |
         raise DatasetError(f"MFCC maps have shape {x_raw.shape}; expected (segments, n_mfcc, frames)")
     labels = sorted(set(map(str, maps.label)))
     y = np.array([labels.index(str(v)) for v in maps.label], dtype=np.int64)
-    split = make_splits(f"random:{val_fraction}", list(map(str, maps.track)), list(map(str, maps.label)), seed=seed)[0]
-    if len(split.train) == 0 or len(split.test) == 0:
-        raise DatasetError(f"too few tracks ({len(set(maps.track))}) for a {val_fraction:g} validation split by track")
+    tracks = np.asarray(maps.track).astype(str)
+    train, val = group_holdout(tracks, y, val_fraction, seed=seed)  # whole tracks, >= 1 per genre with 2+
+    if len(train) == 0 or len(val) == 0:
+        raise DatasetError(f"too few tracks ({len(set(tracks))}) for a {val_fraction:g} validation split by track")
     return Segments(
         x=x_raw[:, :, EDGE:-EDGE],
         y=y,
         labels=labels,
-        train=split.train,
-        val=split.test,
-        val_tracks=sorted(set(map(str, maps.track[split.test]))),
-        protocol=f"random:{val_fraction} seed={seed}",
+        train=train,
+        val=val,
+        val_tracks=sorted(set(tracks[val])),
+        protocol=f"group holdout {val_fraction:g} of the tracks per genre, seed={seed}",
         n_excluded=n_excluded,
     )
 
