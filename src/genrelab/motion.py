@@ -71,8 +71,12 @@ def beat_band(y: np.ndarray, sr: int, *, hop_length: int = 512,
 
     The onset-strength envelope (frame rate ``sr / hop_length``) is mean-removed; of its power
     spectrum (:func:`modulation_spectrum`, DC excluded), ``share`` is the part between
-    ``band[0]`` and ``band[1]`` Hz over the total, in [0, 1]; ``peak_hz`` is the frequency of the
-    largest power inside the band. A flat envelope gives ``(0.0, nan)``.
+    ``band[0]`` and ``band[1]`` Hz over the total, in [0, 1]; ``peak_hz`` is the in-band
+    frequency ``f`` with the largest harmonic product ``P(f) P(2f) P(3f)`` (harmonic product
+    spectrum, Schroeder 1968 / Noll 1969; the harmonics below the envelope's Nyquist rate, as a
+    geometric mean). The plain spectral peak is ambiguous for a pulse train, whose power is a
+    comb of nearly equal lines at ``f, 2f, 3f, ...`` (a 2 Hz click train peaked at 4 Hz); the
+    product picks the comb's fundamental. A flat envelope gives ``(0.0, nan)``.
     """
     lo, hi = band
     if not 0 < lo < hi:
@@ -84,7 +88,18 @@ def beat_band(y: np.ndarray, sr: int, *, hop_length: int = 512,
     if total <= 1e-20 or not inside.any():
         return 0.0, float("nan")
     share = float(power[inside].sum() / total)
-    return share, float(freqs[inside][np.argmax(power[inside])])
+    return share, float(freqs[_harmonic_peak(power, np.flatnonzero(inside))])
+
+
+def _harmonic_peak(power: np.ndarray, candidates: np.ndarray, harmonics: int = 3) -> int:
+    """Index in ``candidates`` (bins of ``power (K,)``, bin ``i`` at frequency ``(i + 1) df``)
+    maximising the geometric mean of ``power`` at the candidate's first ``harmonics`` multiples."""
+    logp = np.log(power + 1e-30 * max(float(power.max()), 1e-30))
+    score = np.empty(candidates.size)
+    for j, i in enumerate(candidates):
+        bins = [(i + 1) * k - 1 for k in range(1, harmonics + 1) if (i + 1) * k - 1 < power.size]
+        score[j] = logp[bins].mean()
+    return int(candidates[np.argmax(score)])
 
 
 def onset_autocorr_peak(y: np.ndarray, sr: int, *, hop_length: int = 512,
