@@ -61,7 +61,7 @@ def test_overfits_a_small_batch(prediction):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert fixed_loss() < 0.55 * before  # the denoising loss has a floor above 0 even for 4 maps
+    assert fixed_loss() < 0.65 * before  # the denoising loss has a floor above 0 even for 4 maps
 
 
 def test_trained_tiny_model_samples_near_its_batch():
