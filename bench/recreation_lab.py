@@ -29,7 +29,7 @@ torch.set_num_threads(1)
 
 from genrelab import GENRES, motion  # noqa: E402
 from genrelab.models.recreate import RecreateConfig, RecreationModel  # noqa: E402
-from genrelab.models.recreate_diffusion import DiffusionConfig, MelDiffusion, fit_normaliser, log_mel  # noqa: E402
+from genrelab.models.recreate_diffusion import DiffusionConfig, MelDiffusion, fit_projection, log_mel  # noqa: E402
 
 SR, N_FFT, HOP = 22050, 2048, 512
 SEG = 3 * SR  # samples per 3 s segment (130 frames)
@@ -86,10 +86,11 @@ def mfccs(audio: np.ndarray) -> np.ndarray:
 
 
 def train_diffusion(mel: np.ndarray, y: np.ndarray, cfg: DiffusionConfig, *, steps: int, batch: int, lr: float,
-                    crop: int, seed: int) -> tuple[MelDiffusion, dict]:
-    """Train on normalised log-mel segments ``mel (N, 128, 130)``; returns the EMA model and its stats."""
-    mean, std = fit_normaliser(mel)
-    x = torch.from_numpy((mel - mean[None, :, None]) / std[None, :, None])  # (N, M, F)
+                    crop: int, seed: int, components: int) -> tuple[MelDiffusion, dict]:
+    """Train on log-mel segments ``mel (N, 128, 130)`` (projected: ``cfg.n_mels`` = ``components``);
+    returns the EMA model and the statistics generation needs."""
+    proj = fit_projection(mel, components)
+    x = torch.from_numpy(proj.encode(mel))  # (N, k, F)
     g = torch.from_numpy(y).long()
     torch.manual_seed(seed)
     model = MelDiffusion(cfg)
@@ -115,7 +116,7 @@ def train_diffusion(mel: np.ndarray, y: np.ndarray, cfg: DiffusionConfig, *, ste
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - decay)
         losses.append(loss.item())
-    return ema.eval(), {"mel_mean": mean, "mel_std": std, "mel_min": float(mel.min()), "mel_max": float(mel.max()),
+    return ema.eval(), {"projection": proj, "mel_min": float(mel.min()), "mel_max": float(mel.max()),
                         "loss_first": float(np.mean(losses[:50])), "loss_last": float(np.mean(losses[-50:]))}
 
 
@@ -126,7 +127,7 @@ def mel_to_audio(db: np.ndarray) -> np.ndarray:
     from genrelab.invert import griffinlim, mel_to_magnitude
 
     mel = torch.pow(10.0, 0.1 * torch.from_numpy(np.asarray(db, np.float64)))  # (B, M, T) power
-    mag = mel_to_magnitude(mel, sr=SR, n_fft=N_FFT)  # (B, 1025, T)
+    mag = mel_to_magnitude(mel, sr=SR, n_fft=N_FFT, max_iter=300)  # (B, 1025, T); 300: noisy maps took 2000
     peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
     basis = torch.from_numpy(librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=db.shape[1]).astype(np.float64))
     y = griffinlim((mag / peak).float(), n_iter=32, hop_length=HOP, n_fft=N_FFT, length=(db.shape[-1] - 1) * HOP,
@@ -243,6 +244,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--mdn-temperature", type=float, default=1.0)
     p.add_argument("--cache", type=Path, default=Path("/tmp/genrelab_lab"))
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "recreation_lab.md")
+    p.add_argument("--components", type=int, default=128, help="diffusion: PCA components of the bands (128 = all)")
+    p.add_argument("--crop", type=int, default=128, help="diffusion training crop (frames of the 130)")
+    p.add_argument("--clip", type=float, default=0.0, help="DDIM: bound on the predicted clean map (0 = off)")
+    p.add_argument("--no-oracles", action="store_true", help="skip the oracle and prototype rows")
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test of the script")
     a = p.parse_args(argv)
     if a.quick:
@@ -252,7 +257,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def prepare(a: argparse.Namespace) -> dict:
-    """Corpus, split, training segments (log-mel and MFCC), real held-out clips, judge."""
+    """Corpus, split, training segments (log-mel and MFCC), real held-out clips, judge (cached)."""
+    import pickle
+
+    path = a.cache / f"prepared_s{a.seed}_c{a.clips}_d{a.duration:g}.pkl"
+    if path.is_file():
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    d = _prepare(a)
+    with open(path, "wb") as f:
+        pickle.dump(d, f)
+    return d
+
+
+def _prepare(a: argparse.Namespace) -> dict:
     t0 = time.time()
     audio, genre = corpus(a.seed, a.clips, a.duration, a.cache)
     train, test = split_tracks(genre, a.seed)
@@ -277,6 +295,8 @@ def run_all(a: argparse.Namespace, d: dict) -> list[dict]:
         rows.append({"name": name, "m": measure(audio, y, d["judge"]), **info})
         print(f"  {name}: {info}", flush=True)
 
+    if a.no_oracles:
+        return _generators(a, d, rows, ids, add)
     t = time.time()
     add("oracle: real -> log-mel -> audio", mel_to_audio(np.stack([log_mel(s) for s in d["real_audio"]])), d["real"]["y"],
         gen_s=time.time() - t)
@@ -284,18 +304,22 @@ def run_all(a: argparse.Namespace, d: dict) -> list[dict]:
     add("oracle: real -> MFCC -> audio", _mfcc_audio(mfccs(d["real_audio"])), d["real"]["y"], gen_s=time.time() - t)
     proto = np.stack([d["mfcc"][d["y"] == k].mean(axis=(0, 2)) for k in range(len(GENRES))])[ids][:, :, None]
     add("prototype: genre-mean MFCC frame", _mfcc_audio(np.repeat(proto, GEN_FRAMES, axis=2)), ids)
+    return _generators(a, d, rows, ids, add)
 
-    cfg = DiffusionConfig(n_genres=len(GENRES), channels=tuple(int(c) for c in a.diff_channels.split(",")))
+
+def _generators(a: argparse.Namespace, d: dict, rows: list[dict], ids: np.ndarray, add) -> list[dict]:
+    cfg = DiffusionConfig(n_mels=a.components, n_genres=len(GENRES), channels=tuple(int(c) for c in a.diff_channels.split(",")))
     t = time.time()
-    model, stats = train_diffusion(d["mel"], d["y"], cfg, steps=a.diff_steps, batch=32, lr=2e-3, crop=128, seed=a.seed)
+    model, stats = train_diffusion(d["mel"], d["y"], cfg, steps=a.diff_steps, batch=32, lr=2e-3, crop=a.crop, seed=a.seed,
+                                   components=a.components)
     train_s = time.time() - t
     print(f"diffusion trained in {train_s:.0f} s, loss {stats['loss_first']:.3f} -> {stats['loss_last']:.3f}", flush=True)
     for w in (float(v) for v in a.guidance.split(",")):
         t = time.time()
-        z = model.generate(torch.from_numpy(ids), frames=GEN_FRAMES, steps=a.sample_steps, guidance=w,
+        z = model.generate(torch.from_numpy(ids), frames=GEN_FRAMES, steps=a.sample_steps, guidance=w, clip=a.clip or None,
                            generator=torch.Generator().manual_seed(a.seed)).numpy()
         gen_s = time.time() - t
-        db = np.clip(z * stats["mel_std"][None, :, None] + stats["mel_mean"][None, :, None], stats["mel_min"], stats["mel_max"])
+        db = np.clip(stats["projection"].decode(z), stats["mel_min"], stats["mel_max"])
         t = time.time()
         add(f"diffusion (w={w:g})", mel_to_audio(db), ids, train_s=train_s, gen_s=gen_s, invert_s=time.time() - t)
     for spec in filter(None, a.nextframe.split(",")):

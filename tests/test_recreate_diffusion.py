@@ -118,3 +118,21 @@ def test_log_mel_and_normaliser():
     assert mean.shape == std.shape == (128,)
     np.testing.assert_allclose(mean, m.mean(axis=1) + 1.0, rtol=1e-4, atol=1e-3)
     assert np.all(std > 0)
+
+
+def test_projection_round_trip_and_whitening():
+    from genrelab.models.recreate_diffusion import fit_projection
+
+    rng = np.random.default_rng(0)
+    low = rng.standard_normal((6, 3, 40)) * np.array([5.0, 2.0, 1.0])[None, :, None]  # 3 hidden directions
+    maps = (np.einsum("mk,nkt->nmt", rng.standard_normal((16, 3)), low) - 30.0).astype(np.float32)  # (6, 16, 40)
+    proj = fit_projection(maps, 3)
+    codes = proj.encode(maps)
+    assert codes.shape == (6, 3, 40)
+    np.testing.assert_allclose(codes.std(axis=(0, 2)), 1.0, atol=0.02)  # whitened
+    np.testing.assert_allclose(proj.decode(codes), maps, atol=1e-3)  # rank 3 data: exact with 3 components
+    full = fit_projection(maps + rng.standard_normal(maps.shape).astype(np.float32), 16)
+    noisy = maps + rng.standard_normal(maps.shape).astype(np.float32)
+    np.testing.assert_allclose(full.decode(full.encode(noisy)), noisy, atol=1e-3)
+    with pytest.raises(ParameterError, match="components"):
+        fit_projection(maps, 17)

@@ -34,15 +34,15 @@ from torch.nn import functional as F
 
 from genrelab.errors import ParameterError
 
-__all__ = ["DiffusionConfig", "MelDiffusion", "fit_normaliser", "log_mel", "save_checkpoint", "load_checkpoint",
-           "build_recreate_diffusion"]
+__all__ = ["DiffusionConfig", "MelDiffusion", "fit_normaliser", "MelProjection", "fit_projection", "log_mel",
+           "save_checkpoint", "load_checkpoint", "build_recreate_diffusion"]
 
 
 @dataclass(frozen=True)
 class DiffusionConfig:
     """Hyper-parameters of :class:`MelDiffusion`; saved beside the weights."""
 
-    n_mels: int = 128
+    n_mels: int = 128  # input channels: mel bands, or the components of a MelProjection
     n_genres: int = 10
     channels: tuple[int, ...] = (96, 128, 192)  # width of each U-Net level (time halves per level)
     blocks: int = 1  # residual blocks per level on the way down (and up)
@@ -256,6 +256,46 @@ def fit_normaliser(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim != 3 or x.shape[0] == 0:
         raise ParameterError(f"maps have shape {x.shape}; expected (segments, n_mels, frames)")
     return x.mean(axis=(0, 2)).astype(np.float32), (x.std(axis=(0, 2)) + 1e-3).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MelProjection:
+    """Standardise per band, then keep the top principal components of the frames, whitened.
+
+    ``mean, std (n_mels,)``, ``basis (n_mels, k)`` orthonormal columns, ``scale (k,)`` the
+    components' std. :meth:`encode` ``(N, n_mels, T)`` -> ``(N, k, T)``, :meth:`decode` back (in
+    dB). Diffusing over ``k`` components instead of all bands keeps sampling noise out of the
+    directions real frames do not use: a full-band model (700 steps) left its samples with 3.5x
+    the real band-to-band change.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    basis: np.ndarray
+    scale: np.ndarray
+
+    def encode(self, maps: np.ndarray) -> np.ndarray:
+        z = (np.asarray(maps, np.float32) - self.mean[:, None]) / self.std[:, None]  # (N, M, T)
+        return (np.einsum("mk,nmt->nkt", self.basis, z) / self.scale[:, None]).astype(np.float32)  # (N, k, T)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        z = np.einsum("mk,nkt->nmt", self.basis, np.asarray(codes, np.float32) * self.scale[:, None])  # (N, M, T)
+        return (z * self.std[:, None] + self.mean[:, None]).astype(np.float32)
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "std": self.std, "basis": self.basis, "scale": self.scale}
+
+
+def fit_projection(maps: np.ndarray, components: int) -> MelProjection:
+    """:class:`MelProjection` of training maps ``(N, n_mels, T)`` keeping ``components`` directions."""
+    mean, std = fit_normaliser(maps)
+    if not isinstance(components, int) or not 0 < components <= maps.shape[1]:
+        raise ParameterError(f"components={components!r} must be an integer in [1, {maps.shape[1]}]")
+    z = (np.asarray(maps, np.float64) - mean[:, None]) / std[:, None]  # (N, M, T)
+    frames = z.transpose(0, 2, 1).reshape(-1, z.shape[1])  # (N T, M)
+    w, v = np.linalg.eigh(frames.T @ frames / len(frames))  # ascending
+    order = np.argsort(w)[::-1][:components]
+    return MelProjection(mean, std, v[:, order].astype(np.float32), np.sqrt(np.maximum(w[order], 1e-8)).astype(np.float32))
 
 
 def save_checkpoint(path: str | Path, model: MelDiffusion, **extra: Any) -> None:
