@@ -244,8 +244,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--mdn-temperature", type=float, default=1.0)
     p.add_argument("--cache", type=Path, default=Path("/tmp/genrelab_lab"))
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "recreation_lab.md")
-    p.add_argument("--components", type=int, default=128, help="diffusion: PCA components of the bands (128 = all)")
+    p.add_argument("--components", type=int, default=32, help="diffusion: PCA components of the bands (128 = all)")
     p.add_argument("--crop", type=int, default=128, help="diffusion training crop (frames of the 130)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
     p.add_argument("--clip", type=float, default=0.0, help="DDIM: bound on the predicted clean map (0 = off)")
     p.add_argument("--no-oracles", action="store_true", help="skip the oracle and prototype rows")
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test of the script")
@@ -316,12 +317,12 @@ def _generators(a: argparse.Namespace, d: dict, rows: list[dict], ids: np.ndarra
     print(f"diffusion trained in {train_s:.0f} s, loss {stats['loss_first']:.3f} -> {stats['loss_last']:.3f}", flush=True)
     for w in (float(v) for v in a.guidance.split(",")):
         t = time.time()
-        z = model.generate(torch.from_numpy(ids), frames=GEN_FRAMES, steps=a.sample_steps, guidance=w, clip=a.clip or None,
+        z = model.generate(torch.from_numpy(ids), frames=GEN_FRAMES, steps=a.sample_steps, guidance=w, clip=a.clip or None, eta=a.eta,
                            generator=torch.Generator().manual_seed(a.seed)).numpy()
         gen_s = time.time() - t
         db = np.clip(stats["projection"].decode(z), stats["mel_min"], stats["mel_max"])
         t = time.time()
-        add(f"diffusion (w={w:g})", mel_to_audio(db), ids, train_s=train_s, gen_s=gen_s, invert_s=time.time() - t)
+        add(f"diffusion (w={w:g}, eta={a.eta:g})", mel_to_audio(db), ids, train_s=train_s, gen_s=gen_s, invert_s=time.time() - t)
     for spec in filter(None, a.nextframe.split(",")):
         parts = spec.split("-")
         cfg_nf = RecreateConfig(n_genres=len(GENRES), lstm=parts[0] == "lstm", head=parts[1],

@@ -94,6 +94,11 @@ def test_same_seed_same_output_and_guidance():
     assert not torch.allclose(a, c)
     guided = model.generate(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(7), guidance=2.0, **kw)
     assert guided.shape == a.shape and not torch.allclose(guided, a)
+    s1 = model.generate(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(7), eta=1.0, **kw)
+    s2 = model.generate(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(7), eta=1.0, **kw)
+    assert torch.equal(s1, s2) and not torch.allclose(s1, a)  # stochastic steps: still one output per seed
+    with pytest.raises(ParameterError, match="eta"):
+        model.generate(torch.tensor([0]), frames=8, eta=2.0)
 
 
 def test_checkpoint_round_trip(tmp_path):

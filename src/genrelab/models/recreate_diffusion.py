@@ -206,13 +206,15 @@ class MelDiffusion(nn.Module):
 
     @torch.no_grad()
     def generate(self, genres: torch.Tensor, *, frames: int, steps: int = 40, guidance: float = 1.0,
-                 generator: torch.Generator | None = None, clip: float | None = None) -> torch.Tensor:
-        """DDIM (eta = 0) from pure noise: genre ids ``(B,)`` -> normalised maps ``(B, n_mels, frames)``.
+                 generator: torch.Generator | None = None, clip: float | None = None,
+                 eta: float = 0.0) -> torch.Tensor:
+        """DDIM from pure noise: genre ids ``(B,)`` -> normalised maps ``(B, n_mels, frames)``.
 
         ``guidance`` is the classifier-free guidance weight (1 = conditional model alone,
-        0 = unconditional); ``clip`` bounds the predicted clean map at each step (None = off).
-        The only randomness is the starting noise, drawn from ``generator`` on the CPU, so a
-        seed gives the same maps on any device and batch order.
+        0 = unconditional); ``clip`` bounds the predicted clean map at each step (None = off);
+        ``eta`` is DDIM's stochasticity (0 = deterministic, 1 = DDPM-like ancestral steps).
+        All noise is drawn from ``generator`` on the CPU, so a seed gives the same maps on
+        any device.
         """
         if not isinstance(frames, int) or frames < 2:
             raise ParameterError(f"frames={frames!r} must be an integer >= 2")
@@ -220,6 +222,8 @@ class MelDiffusion(nn.Module):
             raise ParameterError(f"steps={steps!r} must be a positive integer")
         if not math.isfinite(guidance) or guidance < 0:
             raise ParameterError(f"guidance={guidance} must be a finite number >= 0")
+        if not 0.0 <= eta <= 1.0:
+            raise ParameterError(f"eta={eta} must be in [0, 1]")
         genres = torch.as_tensor(genres, dtype=torch.long)
         if genres.ndim != 1 or genres.numel() == 0 or genres.min() < 0 or genres.max() >= self.config.n_genres:
             raise ParameterError(f"genres must be a non-empty 1-D list of ids in [0, {self.config.n_genres})")
@@ -234,7 +238,13 @@ class MelDiffusion(nn.Module):
             if clip is not None:
                 x0 = x0.clamp(-clip, clip)
             a, s = self.schedule(torch.tensor(t_next))
-            z = a * x0 + s * eps  # (B, M, T) at level t_next
+            if eta > 0 and t_next > 0:
+                a_now, s_now = self.schedule(torch.tensor(t_now))
+                c = eta * (s / s_now) * torch.sqrt((1 - (a_now / a) ** 2).clamp_min(0))  # DDIM's sigma_t
+                fresh = torch.randn(z.shape, generator=generator).to(device)
+                z = a * x0 + torch.sqrt((s**2 - c**2).clamp_min(0)) * eps + c * fresh  # (B, M, T)
+            else:
+                z = a * x0 + s * eps  # (B, M, T) at level t_next
         self.train(was_training)
         return z
 
