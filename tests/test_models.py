@@ -117,3 +117,66 @@ def test_dense_ensemble_logits_are_log_mean_probabilities():
     with torch.no_grad():
         members = torch.softmax(model.member_logits(x), -1).mean(0)
         torch.testing.assert_close(torch.softmax(model(x), -1), members, rtol=0, atol=1e-6)
+
+
+# ---- recreation heads: the default MSE head is unchanged; the mixture-density head samples
+
+
+def _recreate(**kw):
+    from genrelab.models.recreate import RecreateConfig, RecreationModel
+
+    torch.manual_seed(0)
+    return RecreationModel(RecreateConfig(n_mfcc=4, n_genres=2, context=3, genre_dim=4, hidden=16, dropout=0.0, **kw))
+
+
+@pytest.mark.parametrize("lstm", [True, False])
+def test_recreate_mse_head_is_the_default_and_its_loss_is_the_mse(lstm):
+    from genrelab.models.recreate import RecreateConfig
+
+    assert RecreateConfig().head == "mse" and RecreateConfig().input_noise == 0.0
+    model = _recreate(lstm=lstm).eval()
+    x, g = torch.randn(2, 10, 4), torch.tensor([0, 1])
+    assert model(x, g).shape == (2, 7, 4)
+    torch.testing.assert_close(model.loss(x, g), torch.nn.functional.mse_loss(model(x, g), x[:, 3:]))
+    nxt, _ = model.sample(x[:, -3:], g, None)
+    torch.testing.assert_close(nxt, model.step(x[:, -3:], g, None)[0])  # mse: sample is the point prediction
+
+
+@pytest.mark.parametrize("lstm", [True, False])
+def test_recreate_mdn_head_shapes_sampling_and_determinism(lstm):
+    model = _recreate(lstm=lstm, head="mdn", mixtures=3).eval()
+    x, g = torch.randn(2, 10, 4), torch.tensor([0, 1])
+    assert model(x, g).shape == (2, 7, 4)  # the mixture mean
+    assert torch.isfinite(model.loss(x, g))
+    window = x[:, -3:]
+    a, _ = model.sample(window, g, None, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    b, _ = model.sample(window, g, None, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    c, _ = model.sample(window, g, None, temperature=1.0, generator=torch.Generator().manual_seed(4))
+    assert a.shape == (2, 4) and torch.equal(a, b) and not torch.allclose(a, c)
+    with pytest.raises(ParameterError, match="temperature"):
+        model.sample(window, g, None, temperature=-1.0)
+    with pytest.raises(ParameterError, match="head"):
+        _recreate(head="gmm")
+
+
+def test_recreate_mdn_learns_a_two_valued_next_frame():
+    """Frames alternate at random between +2 and -2: the MSE head predicts ~0 (the mean, never
+    seen in the data); the mixture head's samples land near +-2, both signs."""
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randint(0, 2, (64, 12, 1), generator=gen).float() * 4 - 2).expand(64, 12, 4).contiguous()
+    g = torch.zeros(64, dtype=torch.long)
+    model = _recreate(lstm=False, head="mdn", mixtures=2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(600):
+        loss = model.loss(x, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        draws = torch.cat([model.sample(x[:, :3], g, None, generator=torch.Generator().manual_seed(s))[0]
+                           for s in range(4)])  # (256, 4)
+        mean = model(x, g)
+    assert (draws.abs() - 2).abs().mean() < 0.3  # near +-2, not near their mean 0
+    assert (draws[:, 0] > 0).float().mean().item() == pytest.approx(0.5, abs=0.2)
+    assert mean.abs().mean() < 1.0  # the point prediction is the (in-between) mixture mean

@@ -1,0 +1,329 @@
+"""Genre-conditioned diffusion over whole log-mel segment maps (``recreate-diffusion``).
+
+Unlike the next-frame models (:mod:`genrelab.models.recreate`), this one is not
+autoregressive: it denoises a whole segment at once, so a beat pattern is drawn as one shape
+instead of being predicted frame by frame (where it averages away). Pieces and their sources:
+
+* the data: log-mel maps ``(n_mels, T)`` in dB (librosa ``power_to_db(ref=1.0, top_db=80)``,
+  the same scale the MFCCs are the DCT of), standardised per mel band with the training
+  frames' mean/std (:func:`fit_normaliser`); the network sees ``(B, n_mels, T)``.
+* the network: a 1-D convolutional U-Net over time (Ronneberger et al. 2015, as used in DDPM,
+  Ho et al. 2020) with the mel bands as channels; residual blocks with GroupNorm, a FiLM-style
+  scale/shift from the conditioning (Perez et al. 2018), dilated blocks at the coarsest level.
+  Fully convolutional: it samples any length that is a multiple of ``2 ** (levels - 1)``
+  frames (other lengths are padded and cropped), e.g. 260 frames (6 s) after training on 128.
+* the conditioning: a sinusoidal embedding of the noise level (Vaswani et al. 2017) plus a
+  learned genre embedding with one extra "no genre" row, dropped at training time with
+  probability ``cond_drop`` for classifier-free guidance (Ho & Salimans 2021).
+* the process: the cosine schedule in continuous time, ``alpha = cos(pi t / 2)``,
+  ``sigma = sin(pi t / 2)`` (Nichol & Dhariwal 2021), v-prediction (Salimans & Ho 2022) or
+  epsilon-prediction, and the deterministic DDIM sampler (Song et al. 2021, eta = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genrelab.errors import ParameterError
+
+__all__ = ["DiffusionConfig", "MelDiffusion", "fit_normaliser", "MelProjection", "fit_projection", "log_mel",
+           "save_checkpoint", "load_checkpoint", "build_recreate_diffusion"]
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Hyper-parameters of :class:`MelDiffusion`; saved beside the weights."""
+
+    n_mels: int = 128  # input channels: mel bands, or the components of a MelProjection
+    n_genres: int = 10
+    channels: tuple[int, ...] = (96, 128, 192)  # width of each U-Net level (time halves per level)
+    blocks: int = 1  # residual blocks per level on the way down (and up)
+    emb_dim: int = 128
+    groups: int = 8  # GroupNorm groups; must divide every width
+    dropout: float = 0.0
+    cond_drop: float = 0.1  # training share of examples with the genre replaced by "no genre"
+    prediction: str = "v"  # "v" (Salimans & Ho 2022) or "eps" (Ho et al. 2020)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        for name in ("n_mels", "n_genres", "blocks", "emb_dim", "groups"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ParameterError(f"{name}={value!r} must be a positive integer")
+        if not self.channels or any(c <= 0 or c % self.groups for c in self.channels):
+            raise ParameterError(f"channels={self.channels} must be positive multiples of groups={self.groups}")
+        if self.emb_dim % 2:
+            raise ParameterError(f"emb_dim={self.emb_dim} must be even (sine and cosine halves)")
+        for name in ("dropout", "cond_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ParameterError(f"{name}={getattr(self, name)} must be in [0, 1)")
+        if self.prediction not in ("v", "eps"):
+            raise ParameterError(f"prediction={self.prediction!r} must be 'v' or 'eps'")
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of noise levels ``t (B,)`` in [0, 1] -> ``(B, dim)``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    angle = 1000.0 * t.float()[:, None] * freqs[None, :]  # (B, half)
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+
+
+class ResBlock(nn.Module):
+    """``x (B, c_in, T)``, ``emb (B, E)`` -> ``(B, c_out, T)``: two convolutions, FiLM between."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, *, dilation: int = 1,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, c_in)
+        self.conv1 = nn.Conv1d(c_in, c_out, 3, padding=dilation, dilation=dilation)
+        self.film = nn.Linear(emb_dim, 2 * c_out)
+        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.drop = nn.Dropout(dropout)
+        self.conv2 = nn.Conv1d(c_out, c_out, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity (on its skip path)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, c_out, T)
+        scale, shift = self.film(F.silu(emb))[:, :, None].chunk(2, dim=1)  # (B, c_out, 1) each
+        h = self.norm2(h) * (1 + scale) + shift  # (B, c_out, T)
+        h = self.conv2(self.drop(F.silu(h)))  # (B, c_out, T)
+        return self.skip(x) + h
+
+
+class MelDiffusion(nn.Module):
+    """Denoiser ``forward(z, t, genre)``: noisy maps ``z (B, n_mels, T)``, noise levels
+    ``t (B,)`` in [0, 1], genre ids ``(B,)`` int64 (``n_genres`` = no genre) -> the v (or
+    epsilon) prediction ``(B, n_mels, T)``. :meth:`loss` is the training objective,
+    :meth:`generate` the DDIM sampler."""
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.time_mlp = nn.Sequential(nn.Linear(c.emb_dim, c.emb_dim), nn.SiLU(), nn.Linear(c.emb_dim, c.emb_dim))
+        self.genre = nn.Embedding(c.n_genres + 1, c.emb_dim)  # last row: "no genre" (guidance)
+        self.stem = nn.Conv1d(c.n_mels, c.channels[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.pool = nn.ModuleList()
+        prev = c.channels[0]
+        for i, ch in enumerate(c.channels):
+            self.down.append(nn.ModuleList(
+                [ResBlock(prev if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout) for b in range(c.blocks)]))
+            prev = ch
+            if i < len(c.channels) - 1:
+                self.pool.append(nn.Conv1d(ch, ch, 3, stride=2, padding=1))
+        top = c.channels[-1]
+        self.middle = nn.ModuleList([ResBlock(top, top, c.emb_dim, c.groups, dilation=d, dropout=c.dropout)
+                                     for d in (2, 4)])
+        self.lift = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for i in range(len(c.channels) - 2, -1, -1):
+            ch = c.channels[i]
+            self.lift.append(nn.Conv1d(c.channels[i + 1], ch, 3, padding=1))
+            self.up.append(nn.ModuleList(
+                [ResBlock(2 * ch if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout) for b in range(c.blocks)]))
+        self.out_norm = nn.GroupNorm(c.groups, c.channels[0])
+        self.out = nn.Conv1d(c.channels[0], c.n_mels, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def multiple(self) -> int:
+        """Frames per map must be a multiple of this (other lengths are padded and cropped)."""
+        return 2 ** (len(self.config.channels) - 1)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, genre: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if z.ndim != 3 or z.shape[1] != c.n_mels:
+            raise ParameterError(f"maps have shape {tuple(z.shape)}; expected (batch, {c.n_mels}, frames)")
+        assert t.shape == genre.shape == (z.shape[0],), (t.shape, genre.shape, z.shape)
+        frames = z.shape[-1]
+        pad = (-frames) % self.multiple
+        h = F.pad(z, (0, pad))  # (B, M, T') with T' a multiple of 2 ** (levels - 1)
+        emb = self.time_mlp(timestep_embedding(t, c.emb_dim)) + self.genre(genre)  # (B, E)
+        h = self.stem(h)  # (B, C0, T')
+        skips = []
+        for i, blocks in enumerate(self.down):
+            for block in blocks:
+                h = block(h, emb)  # (B, C_i, T' / 2^i)
+            if i < len(self.pool):
+                skips.append(h)
+                h = self.pool[i](h)  # (B, C_i, T' / 2^(i+1))
+        for block in self.middle:
+            h = block(h, emb)  # (B, C_top, T' / 2^(levels-1)), dilated: wider context
+        for lift, blocks in zip(self.lift, self.up):
+            skip = skips.pop()  # (B, C_i, 2 L)
+            h = lift(F.interpolate(h, size=skip.shape[-1], mode="nearest"))  # (B, C_i, 2 L)
+            h = torch.cat([h, skip], dim=1)  # (B, 2 C_i, 2 L)
+            for block in blocks:
+                h = block(h, emb)  # (B, C_i, 2 L)
+        out = self.out(F.silu(self.out_norm(h)))  # (B, M, T')
+        return out[..., :frames]  # (B, M, T)
+
+    @staticmethod
+    def schedule(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cosine schedule: ``t (...)`` in [0, 1] -> ``(alpha, sigma)``, ``alpha^2 + sigma^2 = 1``."""
+        return torch.cos(0.5 * math.pi * t), torch.sin(0.5 * math.pi * t)
+
+    def loss(self, x0: torch.Tensor, genre: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean squared error of the v (or epsilon) prediction on clean maps ``x0 (B, n_mels, T)``
+        at uniform random noise levels; genres are dropped with probability ``cond_drop``."""
+        b = x0.shape[0]
+        t = torch.rand(b, generator=generator).to(x0.device)  # (B,)
+        eps = torch.randn(x0.shape, generator=generator).to(x0.device)  # (B, M, T)
+        drop = torch.rand(b, generator=generator).to(x0.device) < self.config.cond_drop
+        genre = torch.where(drop, torch.full_like(genre, self.config.n_genres), genre)  # (B,)
+        a, s = (v[:, None, None] for v in self.schedule(t))  # (B, 1, 1)
+        z = a * x0 + s * eps  # (B, M, T) noisy maps
+        target = a * eps - s * x0 if self.config.prediction == "v" else eps
+        return F.mse_loss(self(z, t, genre), target)
+
+    def _denoise(self, z: torch.Tensor, t: float, genre: torch.Tensor, guidance: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z (B, M, T)`` at level ``t`` -> predicted ``(x0, eps)``, guided when ``guidance != 1``."""
+        b = z.shape[0]
+        tt = torch.full((b,), float(t), device=z.device)
+        if guidance == 1.0:
+            out = self(z, tt, genre)  # (B, M, T)
+        else:
+            null = torch.full_like(genre, self.config.n_genres)
+            both = self(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([genre, null]))  # (2B, M, T)
+            out = both[b:] + guidance * (both[:b] - both[b:])  # classifier-free guidance
+        a, s = self.schedule(torch.tensor(float(t)))
+        if self.config.prediction == "v":
+            return a * z - s * out, s * z + a * out
+        x0 = (z - s * out) / a.clamp_min(1e-4)
+        return x0, out
+
+    @torch.no_grad()
+    def generate(self, genres: torch.Tensor, *, frames: int, steps: int = 40, guidance: float = 1.0,
+                 generator: torch.Generator | None = None, clip: float | None = None,
+                 eta: float = 0.0) -> torch.Tensor:
+        """DDIM from pure noise: genre ids ``(B,)`` -> normalised maps ``(B, n_mels, frames)``.
+
+        ``guidance`` is the classifier-free guidance weight (1 = conditional model alone,
+        0 = unconditional); ``clip`` bounds the predicted clean map at each step (None = off);
+        ``eta`` is DDIM's stochasticity (0 = deterministic, 1 = DDPM-like ancestral steps).
+        All noise is drawn from ``generator`` on the CPU, so a seed gives the same maps on
+        any device.
+        """
+        if not isinstance(frames, int) or frames < 2:
+            raise ParameterError(f"frames={frames!r} must be an integer >= 2")
+        if not isinstance(steps, int) or steps < 1:
+            raise ParameterError(f"steps={steps!r} must be a positive integer")
+        if not math.isfinite(guidance) or guidance < 0:
+            raise ParameterError(f"guidance={guidance} must be a finite number >= 0")
+        if not 0.0 <= eta <= 1.0:
+            raise ParameterError(f"eta={eta} must be in [0, 1]")
+        genres = torch.as_tensor(genres, dtype=torch.long)
+        if genres.ndim != 1 or genres.numel() == 0 or genres.min() < 0 or genres.max() >= self.config.n_genres:
+            raise ParameterError(f"genres must be a non-empty 1-D list of ids in [0, {self.config.n_genres})")
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        g = genres.to(device)
+        z = torch.randn((len(g), self.config.n_mels, frames), generator=generator).to(device)  # (B, M, T) at t = 1
+        levels = torch.linspace(1.0, 0.0, steps + 1).tolist()
+        for t_now, t_next in zip(levels[:-1], levels[1:]):
+            x0, eps = self._denoise(z, t_now, g, guidance)  # (B, M, T) each
+            if clip is not None:
+                x0 = x0.clamp(-clip, clip)
+            a, s = self.schedule(torch.tensor(t_next))
+            if eta > 0 and t_next > 0:
+                a_now, s_now = self.schedule(torch.tensor(t_now))
+                c = eta * (s / s_now) * torch.sqrt((1 - (a_now / a) ** 2).clamp_min(0))  # DDIM's sigma_t
+                fresh = torch.randn(z.shape, generator=generator).to(device)
+                z = a * x0 + torch.sqrt((s**2 - c**2).clamp_min(0)) * eps + c * fresh  # (B, M, T)
+            else:
+                z = a * x0 + s * eps  # (B, M, T) at level t_next
+        self.train(was_training)
+        return z
+
+
+def log_mel(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128) -> np.ndarray:
+    """Log-mel of ``y (n,)``: ``(n_mels, 1 + n // hop_length)`` float32 dB (Slaney mel, ref 1.0, top_db 80)."""
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size < n_fft:
+        raise ParameterError(f"audio has shape {y.shape}; expected one mono signal of at least n_fft={n_fft} samples")
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
+
+
+def fit_normaliser(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and std ``(n_mels,)`` each, float32, of training maps ``(N, n_mels, T)``."""
+    x = np.asarray(maps, dtype=np.float64)
+    if x.ndim != 3 or x.shape[0] == 0:
+        raise ParameterError(f"maps have shape {x.shape}; expected (segments, n_mels, frames)")
+    return x.mean(axis=(0, 2)).astype(np.float32), (x.std(axis=(0, 2)) + 1e-3).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MelProjection:
+    """Standardise per band, then keep the top principal components of the frames, whitened.
+
+    ``mean, std (n_mels,)``, ``basis (n_mels, k)`` orthonormal columns, ``scale (k,)`` the
+    components' std. :meth:`encode` ``(N, n_mels, T)`` -> ``(N, k, T)``, :meth:`decode` back (in
+    dB). Diffusing over ``k`` components instead of all bands keeps sampling noise out of the
+    directions real frames do not use: a full-band model (700 steps) left its samples with 3.5x
+    the real band-to-band change.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    basis: np.ndarray
+    scale: np.ndarray
+
+    def encode(self, maps: np.ndarray) -> np.ndarray:
+        z = (np.asarray(maps, np.float32) - self.mean[:, None]) / self.std[:, None]  # (N, M, T)
+        return (np.einsum("mk,nmt->nkt", self.basis, z) / self.scale[:, None]).astype(np.float32)  # (N, k, T)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        z = np.einsum("mk,nkt->nmt", self.basis, np.asarray(codes, np.float32) * self.scale[:, None])  # (N, M, T)
+        return (z * self.std[:, None] + self.mean[:, None]).astype(np.float32)
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "std": self.std, "basis": self.basis, "scale": self.scale}
+
+
+def fit_projection(maps: np.ndarray, components: int) -> MelProjection:
+    """:class:`MelProjection` of training maps ``(N, n_mels, T)`` keeping ``components`` directions."""
+    mean, std = fit_normaliser(maps)
+    if not isinstance(components, int) or not 0 < components <= maps.shape[1]:
+        raise ParameterError(f"components={components!r} must be an integer in [1, {maps.shape[1]}]")
+    z = (np.asarray(maps, np.float64) - mean[:, None]) / std[:, None]  # (N, M, T)
+    frames = z.transpose(0, 2, 1).reshape(-1, z.shape[1])  # (N T, M)
+    w, v = np.linalg.eigh(frames.T @ frames / len(frames))  # ascending
+    order = np.argsort(w)[::-1][:components]
+    return MelProjection(mean, std, v[:, order].astype(np.float32), np.sqrt(np.maximum(w[order], 1e-8)).astype(np.float32))
+
+
+def save_checkpoint(path: str | Path, model: MelDiffusion, **extra: Any) -> None:
+    """Write ``{"config": asdict(config), "state_dict", **extra}`` (e.g. mel_mean, mel_std, labels)."""
+    ckpt = {"kind": "recreation-diffusion", "config": asdict(model.config),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+
+
+def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelDiffusion, dict]:
+    """Read a :func:`save_checkpoint` file: the model (eval mode) and the whole checkpoint dict."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
+    model = MelDiffusion(DiffusionConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt
+
+
+def build_recreate_diffusion(**cfg: Any) -> MelDiffusion:
+    """Registry-style factory for ``recreate-diffusion`` (config keywords as stored in a checkpoint)."""
+    return MelDiffusion(DiffusionConfig(**cfg))
