@@ -139,7 +139,9 @@ class RecreationModel(nn.Module):
         if self.config.head == "mse":
             return nn.functional.mse_loss(self(x, genre), target)
         if x.ndim != 3 or x.shape[-1] != self.config.n_mfcc or x.shape[1] <= self.config.context:
-            raise ParameterError(f"x has shape {tuple(x.shape)}; expected (batch, frames > context, {self.config.n_mfcc})")
+            raise ParameterError(
+                f"x has shape {tuple(x.shape)}; expected (batch, frames > context, {self.config.n_mfcc})"
+            )
         windows = self._windows(x[:, :-1])  # (B, T - k, k*C)
         params, _ = self._predict(windows, genre, None)
         logw, means, log_std = self.mixture(params, windows)
@@ -164,8 +166,15 @@ class RecreationModel(nn.Module):
             pred = (logw.exp().unsqueeze(-1) * means).sum(dim=-2)  # (B, 1, C) the mixture's mean
         return pred[:, 0], state
 
-    def sample(self, window: torch.Tensor, genre: torch.Tensor, state: State, *, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, State]:
+    def sample(
+        self,
+        window: torch.Tensor,
+        genre: torch.Tensor,
+        state: State,
+        *,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, State]:
         """One free-running step that draws the next frame: ``window (B, context, C)`` -> ``(B, C)``.
 
         ``"mdn"``: a component from the weights (log-weights divided by ``temperature``), then

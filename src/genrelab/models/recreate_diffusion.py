@@ -34,8 +34,17 @@ from torch.nn import functional as F
 
 from genrelab.errors import ParameterError
 
-__all__ = ["DiffusionConfig", "MelDiffusion", "fit_normaliser", "MelProjection", "fit_projection", "log_mel",
-           "save_checkpoint", "load_checkpoint", "build_recreate_diffusion"]
+__all__ = [
+    "DiffusionConfig",
+    "MelDiffusion",
+    "fit_normaliser",
+    "MelProjection",
+    "fit_projection",
+    "log_mel",
+    "save_checkpoint",
+    "load_checkpoint",
+    "build_recreate_diffusion",
+]
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,9 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 class ResBlock(nn.Module):
     """``x (B, c_in, T)``, ``emb (B, E)`` -> ``(B, c_out, T)``: two convolutions, FiLM between."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, *, dilation: int = 1,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, emb_dim: int, groups: int, *, dilation: int = 1, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, c_in)
         self.conv1 = nn.Conv1d(c_in, c_out, 3, padding=dilation, dilation=dilation)
@@ -117,21 +127,34 @@ class MelDiffusion(nn.Module):
         self.pool = nn.ModuleList()
         prev = c.channels[0]
         for i, ch in enumerate(c.channels):
-            self.down.append(nn.ModuleList(
-                [ResBlock(prev if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout) for b in range(c.blocks)]))
+            self.down.append(
+                nn.ModuleList(
+                    [
+                        ResBlock(prev if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout)
+                        for b in range(c.blocks)
+                    ]
+                )
+            )
             prev = ch
             if i < len(c.channels) - 1:
                 self.pool.append(nn.Conv1d(ch, ch, 3, stride=2, padding=1))
         top = c.channels[-1]
-        self.middle = nn.ModuleList([ResBlock(top, top, c.emb_dim, c.groups, dilation=d, dropout=c.dropout)
-                                     for d in (2, 4)])
+        self.middle = nn.ModuleList(
+            [ResBlock(top, top, c.emb_dim, c.groups, dilation=d, dropout=c.dropout) for d in (2, 4)]
+        )
         self.lift = nn.ModuleList()
         self.up = nn.ModuleList()
         for i in range(len(c.channels) - 2, -1, -1):
             ch = c.channels[i]
             self.lift.append(nn.Conv1d(c.channels[i + 1], ch, 3, padding=1))
-            self.up.append(nn.ModuleList(
-                [ResBlock(2 * ch if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout) for b in range(c.blocks)]))
+            self.up.append(
+                nn.ModuleList(
+                    [
+                        ResBlock(2 * ch if b == 0 else ch, ch, c.emb_dim, c.groups, dropout=c.dropout)
+                        for b in range(c.blocks)
+                    ]
+                )
+            )
         self.out_norm = nn.GroupNorm(c.groups, c.channels[0])
         self.out = nn.Conv1d(c.channels[0], c.n_mels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
@@ -188,7 +211,9 @@ class MelDiffusion(nn.Module):
         target = a * eps - s * x0 if self.config.prediction == "v" else eps
         return F.mse_loss(self(z, t, genre), target)
 
-    def _denoise(self, z: torch.Tensor, t: float, genre: torch.Tensor, guidance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _denoise(
+        self, z: torch.Tensor, t: float, genre: torch.Tensor, guidance: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``z (B, M, T)`` at level ``t`` -> predicted ``(x0, eps)``, guided when ``guidance != 1``."""
         b = z.shape[0]
         tt = torch.full((b,), float(t), device=z.device)
@@ -205,9 +230,17 @@ class MelDiffusion(nn.Module):
         return x0, out
 
     @torch.no_grad()
-    def generate(self, genres: torch.Tensor, *, frames: int, steps: int = 40, guidance: float = 1.0,
-                 generator: torch.Generator | None = None, clip: float | None = None,
-                 eta: float = 0.0) -> torch.Tensor:
+    def generate(
+        self,
+        genres: torch.Tensor,
+        *,
+        frames: int,
+        steps: int = 40,
+        guidance: float = 1.0,
+        generator: torch.Generator | None = None,
+        clip: float | None = None,
+        eta: float = 0.0,
+    ) -> torch.Tensor:
         """DDIM from pure noise: genre ids ``(B,)`` -> normalised maps ``(B, n_mels, frames)``.
 
         ``guidance`` is the classifier-free guidance weight (1 = conditional model alone,
@@ -249,7 +282,9 @@ class MelDiffusion(nn.Module):
         return z
 
 
-def log_mel(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128) -> np.ndarray:
+def log_mel(
+    y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128
+) -> np.ndarray:
     """Log-mel of ``y (n,)``: ``(n_mels, 1 + n // hop_length)`` float32 dB (Slaney mel, ref 1.0, top_db 80)."""
     import librosa
 
@@ -305,13 +340,19 @@ def fit_projection(maps: np.ndarray, components: int) -> MelProjection:
     frames = z.transpose(0, 2, 1).reshape(-1, z.shape[1])  # (N T, M)
     w, v = np.linalg.eigh(frames.T @ frames / len(frames))  # ascending
     order = np.argsort(w)[::-1][:components]
-    return MelProjection(mean, std, v[:, order].astype(np.float32), np.sqrt(np.maximum(w[order], 1e-8)).astype(np.float32))
+    return MelProjection(
+        mean, std, v[:, order].astype(np.float32), np.sqrt(np.maximum(w[order], 1e-8)).astype(np.float32)
+    )
 
 
 def save_checkpoint(path: str | Path, model: MelDiffusion, **extra: Any) -> None:
     """Write ``{"config": asdict(config), "state_dict", **extra}`` (e.g. mel_mean, mel_std, labels)."""
-    ckpt = {"kind": "recreation-diffusion", "config": asdict(model.config),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    ckpt = {
+        "kind": "recreation-diffusion",
+        "config": asdict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
 

@@ -86,7 +86,7 @@ def _segments(features: Any, val_fraction: float, seed: int, exclude: set[str] |
     labels = sorted(set(map(str, maps.label)))
     y = np.array([labels.index(str(v)) for v in maps.label], dtype=np.int64)
     tracks = np.asarray(maps.track).astype(str)
-    train, val = group_holdout(tracks, y, val_fraction, seed=seed)  # whole tracks, >= 1 per genre with 2+
+    train, val = group_holdout(tracks.tolist(), y, val_fraction, seed=seed)  # whole tracks, >= 1 per genre with 2+
     if len(train) == 0 or len(val) == 0:
         raise DatasetError(f"too few tracks ({len(set(tracks))}) for a {val_fraction:g} validation split by track")
     return Segments(
