@@ -209,6 +209,8 @@ def train_epochs(
     patience: int | None = None,
     progress: bool = True,
     description: str = "training",
+    clip_grad_norm: float | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> FitResult:
     """The epoch loop every genrelab model trains with; restores the best-validation weights.
 
@@ -220,6 +222,7 @@ def train_epochs(
     ``min_delta`` keeps a copy of the weights, ``patience`` epochs without one stop early.
     History rows: ``{epoch, train_loss, <counts>, <validate() keys>}``. Seeding and the
     optimiser are the caller's (the RNG draws are exactly those of ``order`` and the model).
+    ``clip_grad_norm`` clips the gradient norm before each step; ``after_step()`` runs after it.
     """
     from genrelab.progress import track
 
@@ -237,9 +240,13 @@ def train_epochs(
             loss, batch_counts = step
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
+            if clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimiser.step()
             if scheduler is not None:
                 scheduler.step()
+            if after_step is not None:
+                after_step()  # e.g. an exponential moving average of the weights
             total_loss += float(loss.detach()) * len(idx)
             for key, value in batch_counts.items():
                 counts[key] = counts.get(key, 0) + value

@@ -88,13 +88,15 @@ def mel_to_audio(
     device: str = "cpu",
     seed: int = 0,
     refine: int = 8,
+    max_iter: int = 2000,
 ) -> np.ndarray:
     """Invert a mel power spectrogram to a waveform, as :func:`mfcc_to_audio` does after its DCT step.
 
     ``mel [shape=(n_mels, frames)]`` (power, Slaney bank of ``librosa.filters.mel``, e.g.
     ``10 ** (log_mel_db / 10)``) -> ``y [shape=((frames - 1) * hop_length,)]``; or a batch
     ``(batch, n_mels, frames)`` -> ``(batch, samples)``; float32. The mel resolution keeps the
-    harmonic detail that 20 MFCCs discard.
+    harmonic detail that 20 MFCCs discard. ``max_iter`` caps the NNLS mel inversion (noisy,
+    generated spectrograms converge slowly; 300 is close enough for them).
     """
     x = _check_array(mel, "mel", "n_mels")
     _check_inversion(
@@ -122,6 +124,7 @@ def mel_to_audio(
         seed=seed,
         refine=refine,
         what="mel values",
+        max_iter=max_iter,
     )
     return y[0] if single else y
 
@@ -137,10 +140,11 @@ def _mel_power_to_audio(
     seed: int,
     refine: int,
     what: str,
+    max_iter: int = 2000,
 ) -> np.ndarray:
     """Mel power ``(B, n_mels, T)`` float64 -> ``(B, (T - 1) * hop_length)`` float32: NNLS, Griffin-Lim."""
     frames, n_mels = mel.shape[-1], mel.shape[-2]
-    mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft)  # (B, 1 + n_fft // 2, T) float64
+    mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, 1 + n_fft // 2, T) float64
     if not torch.isfinite(mag).all() or mag.max() > torch.finfo(torch.float32).max:
         raise ParameterError(f"{what} imply a mel power beyond float32 range; check their scale (dB)")
     peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)

@@ -103,6 +103,12 @@ MODELS: dict[str, ModelSpec] = {
         factory="genrelab.models.recreate:build_recreate_dense",
         description="genre-conditioned MFCC recreation model without an LSTM",
     ),
+    "recreate-diffusion": ModelSpec(
+        name="recreate-diffusion",
+        kind="recreation",
+        factory="genrelab.models.recreate_diffusion:build_recreate_diffusion",
+        description="genre-conditioned diffusion over whole log-mel segments (beyond the source study)",
+    ),
 }
 
 CLASSIFIERS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind != "recreation")

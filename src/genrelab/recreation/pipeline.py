@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +20,8 @@ from genrelab.recreation.clips import (
     mfcc_to_audio,
     save_clips,
 )
+from genrelab.recreation.diffusion import NAME as DIFFUSION
+from genrelab.recreation.diffusion import MelGenerator
 from genrelab.recreation.fidelity import Audio, reclassify
 from genrelab.recreation.generator import Recreator, frames_for, generate
 from genrelab.recreation.guidance import guide
@@ -65,15 +68,16 @@ def _check_args(
 
 def _recreators(
     run: RunDir, models: list[str], genres: list[str], prompt_frames: int, device: str
-) -> tuple[dict[str, Recreator], list[str]]:
-    """The trained recreation models asked for (``{short name: Recreator}``) and the missing ones."""
-    recs: dict[str, Recreator] = {}
+) -> tuple[dict[str, Recreator | MelGenerator], list[str]]:
+    """The trained recreation models asked for (``{short name: generator}``) and the missing ones."""
+    recs: dict[str, Recreator | MelGenerator] = {}
     missing = []
     for m in models:
+        loader = MelGenerator.load if MODEL_SHORT[m] == DIFFUSION else partial(Recreator.load, name=MODEL_SHORT[m])
         if run.has_model(MODEL_SHORT[m]):
-            recs[m] = Recreator.load(run, MODEL_SHORT[m], device=device)
+            recs[m] = loader(run, device=device)
         elif len(models) == 1:
-            Recreator.load(run, MODEL_SHORT[m])  # raises the one-sentence error
+            loader(run)  # raises the one-sentence error
         else:
             missing.append(m)
     if not recs:
@@ -85,8 +89,8 @@ def _recreators(
         bad = [g for g in genres if g not in rec.labels]
         if bad:
             raise ParameterError(f"unknown genre {bad[0]!r}; {rec.name} knows {rec.labels}")
-    first = next(iter(recs.values()))
-    if prompt_frames and prompt_frames <= first.config.context:
+    first = _first_next_frame(recs)
+    if first is not None and prompt_frames and prompt_frames <= first.config.context:
         raise ParameterError(
             f"prompt_frames={prompt_frames} must be 0 or more than the model's context ({first.config.context} frames)"
         )
@@ -119,11 +123,24 @@ def _classifier_frames(clf: Any) -> int:
     return int(frames) if frames else 130
 
 
+def _first_next_frame(recs: dict[str, Recreator | MelGenerator]) -> Recreator | None:
+    """The first next-frame (MFCC) model among ``recs``: it gives the prompts' context."""
+    return next((r for r in recs.values() if isinstance(r, Recreator)), None)
+
+
 def generate_maps(
-    rec: Recreator, genres: list[str], *, frames: int, prompts: np.ndarray | None, temperature: float, seed: int
+    rec: Recreator | MelGenerator,
+    genres: list[str],
+    *,
+    frames: int,
+    prompts: np.ndarray | None,
+    temperature: float,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One generator's output for ``genres``: MFCC maps ``(B, n_mfcc, frames)`` and, for a mel-resolution
     generator, its log-mel ``(B, 128, frames)`` in dB (None for the MFCC next-frame models)."""
+    if isinstance(rec, MelGenerator):
+        return rec.generate(genres, frames=frames, seed=seed)
     return generate(rec, genres, frames=frames, prompts=prompts, temperature=temperature, seed=seed), None
 
 
@@ -132,7 +149,8 @@ def _to_audio(mf: np.ndarray, mel_db: np.ndarray | None, *, n_samples: int, devi
     from genrelab.invert import mel_to_audio
 
     if mel_db is not None:
-        ys = np.asarray(mel_to_audio(np.power(10.0, np.asarray(mel_db, np.float64) / 10.0), device=device))
+        power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)  # (B, 128, F)
+        ys = np.asarray(mel_to_audio(power, device=device, max_iter=300))
     else:
         ys = mfcc_to_audio(mf, device=device)
     return [limit_peak(np.pad(y, (0, max(n_samples - len(y), 0)))[:n_samples]) for y in ys]
@@ -140,7 +158,7 @@ def _to_audio(mf: np.ndarray, mel_db: np.ndarray | None, *, n_samples: int, devi
 
 def _recreated(
     run: RunDir,
-    recs: dict[str, Recreator],
+    recs: dict[str, Recreator | MelGenerator],
     genres: list[str],
     prompts: dict[str, np.ndarray],
     *,
@@ -166,7 +184,7 @@ def _recreated(
             mf, mel_db = generate_maps(
                 rec, [genre] * per_genre, frames=frames, prompts=prompts.get(genre), temperature=temperature, seed=s
             )
-            if guide_clf is not None and mel_db is None:
+            if guide_clf is not None and isinstance(rec, Recreator):
                 mf = guide(
                     mf,
                     [guide_clf.labels.index(genre)] * per_genre,
@@ -285,15 +303,16 @@ def recreate(
     genres, models = list(genres), list(models)
     _check_args(genres, models, per_genre, seconds, prompt_frames, guide_model, judge)
     recs, missing = _recreators(run, models, genres, prompt_frames, device)
-    first = next(iter(recs.values()))
+    first = _first_next_frame(recs)
     from genrelab.classify import Classifier, trained_classifiers
 
     classifier_names = [c for c in trained_classifiers(run.root) if c not in RECREATION_MODELS]
     classifiers = {c: Classifier.load(run.root, c, device=device) for c in classifier_names}
     guide_clf = _guide_classifier(run, classifiers, guidance, guide_model, genres)
-    heldout, heldout_info = heldout_clips(run, genres, first.val_tracks, classifier_names, n=max(per_genre, 2))
+    val_tracks = sorted({t for r in recs.values() for t in r.val_tracks})
+    heldout, heldout_info = heldout_clips(run, genres, val_tracks, classifier_names, n=max(per_genre, 2))
     judge_clf, judge_test = _judge(run, classifiers, judge)
-    prompts = prompts_for(run, first, genres, heldout, per_genre, prompt_frames) if prompt_frames else {}
+    prompts = prompts_for(run, first, genres, heldout, per_genre, prompt_frames) if prompt_frames and first else {}
     generated, files = _recreated(
         run,
         recs,

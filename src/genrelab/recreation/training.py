@@ -120,19 +120,39 @@ def train_recreation(
 
     Writes ``out/models/<name>.pt``, ``out/metrics/<name>.json`` and the plots
     ``out/plots/<name>_mse.png``, ``<name>_true_vs_synthetic.png``; returns ``{name: metrics}``.
-    ``config`` overrides :class:`RecreateConfig` fields (e.g. ``{"hidden": 64}``).
+    ``config`` overrides :class:`RecreateConfig` fields (e.g. ``{"hidden": 64}``); its ``"diffusion"``
+    entry holds ``recreate-diffusion``'s settings (:data:`genrelab.recreation.diffusion.DEFAULTS`),
+    which trains on the clips' log-mel segments instead of the MFCC maps.
     ``exclude_tracks``: tracks the models must not see; None = the test tracks of every
     classifier already trained in ``out``, so the real clips that fidelity compares against
     are unseen by the generators as well as by the classifiers.
     """
+    from genrelab.recreation.diffusion import NAME as DIFFUSION
+    from genrelab.recreation.diffusion import train_diffusion
     from genrelab.recreation.heldout import classifiers_test_side
 
     models = list(models)
+    diffusion_settings = dict((config or {}).get("diffusion", {}))
+    config = {k: v for k, v in (config or {}).items() if k != "diffusion"}
     overrides = _check_options(models, epochs, batch_size, lr, val_fraction, config)
     run = RunDir(out)
     exclude = set(map(str, exclude_tracks)) if exclude_tracks is not None else classifiers_test_side(run)
-    data = _segments(features, val_fraction, seed, exclude)
     results: dict[str, dict] = {}
+    if DIFFUSION in models:
+        results[DIFFUSION] = train_diffusion(
+            features,
+            run,
+            exclude=exclude,
+            seed=seed,
+            val_fraction=val_fraction,
+            device=device,
+            progress=progress,
+            settings=diffusion_settings,
+        )
+        models = [m for m in models if m != DIFFUSION]
+        if not models:
+            return results
+    data = _segments(features, val_fraction, seed, exclude)
     for name in models:
         torch.manual_seed(seed)  # seeded initialisation (and dropout)
         cfg = RecreateConfig(
