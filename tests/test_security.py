@@ -300,9 +300,11 @@ def _alive(pid: int) -> bool:
 def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "orphan.py"
     script.write_text(_ORPHAN_SCRIPT.format(src=str(REPO / "src")))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    log = tmp_path / "pids.txt"
+    with open(log, "w") as out:  # a file, not a pipe: orphans holding a pipe would block the wait
+        proc = subprocess.run([sys.executable, str(script)], stdout=out, stderr=subprocess.PIPE, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    pids = [int(p) for p in proc.stdout.split()]
+    pids = [int(p) for p in log.read_text().split()]
     assert len(pids) == 2
     deadline = time.monotonic() + 60  # generous: the kernel signal is immediate, the watchdog polls each second
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:

@@ -197,9 +197,7 @@ class _Walk:
             dirnames[:] = [d for d in keep if self._inside(here / d)]
             names = [f for f in sorted(filenames) if not f.startswith(".")]
             out.extend(
-                here / f
-                for f in names
-                if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS and self._inside(here / f)
+                here / f for f in names if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS and self._inside(here / f)
             )
         return out
 

@@ -35,6 +35,8 @@ from genrelab.progress import track
 #: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
 MIN_SECONDS = 3.0
 _CACHE_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a cached result depends on besides the file itself."""
@@ -86,7 +88,8 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 
     s = settings
     try:
-        return _process(path, s, load, extract_features)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite results are checked
+            return _process(path, s, load, extract_features)
     except MemoryError:  # one bad clip must not end the batch
         return {"error": "ran out of memory while extracting"}
 
