@@ -326,7 +326,7 @@ def save_checkpoint(
         "kind": kind,
         "config": _plain(model.config_dict() if config is None else config, "config"),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "labels": [str(label) for label in labels],
+        "labels": _plain(list(labels), "labels"),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **{str(k): _plain(v, str(k)) for k, v in (extra or {}).items()},
     }
@@ -351,7 +351,7 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+        return {k if isinstance(k, (str, int)) else str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if isinstance(value, tuple) else items
