@@ -224,6 +224,20 @@ def test_cli_scan_prints_layout_counts_and_skipped(tmp_path: Path) -> None:
     assert re.search(r"rock\W+2\W+2\W", result.output)
 
 
+def test_cli_scan_lists_links_leading_outside_the_root(tmp_path: Path) -> None:
+    import os
+
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    gtzan_tree(root, ("blues",), 2, "wav")
+    gtzan_tree(elsewhere, ("jazz",), 2, "wav")
+    os.symlink(elsewhere / "jazz", root / "jazz")
+    for check in ("--check", "--no-check"):
+        result = runner.invoke(app, ["scan", str(root), check])
+        assert result.exit_code == 0, result.output
+        assert "jazz" not in result.output.split("skipped")[0]  # no jazz row in the table
+        assert f"symbolic link to {(elsewhere / 'jazz').resolve()} outside {root.resolve()}" in result.output
+
+
 def test_cli_scan_missing_folder_is_one_sentence(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scan", str(tmp_path / "missing")])
     assert result.exit_code == 2

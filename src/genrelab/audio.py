@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,15 @@ from genrelab.errors import AudioError, ParameterError
 
 #: Extensions genrelab treats as audio when it scans folders.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".snd")
+
+#: Sample rates (Hz) a file's header may declare; anything else is refused before decoding
+#: (a ``.au`` header saying 1 Hz made resampling allocate without bound).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+#: Longest stretch of a file that is decoded, in seconds at the file's own rate (30 min);
+#: ``offset``/``duration`` select a part of a longer file.
+MAX_SECONDS = 30 * 60.0
+#: Most samples (frames x channels) decoded at once: 2**28, 1 GiB as float32.
+MAX_SAMPLES = 2**28
 
 
 def load(
@@ -29,8 +39,11 @@ def load(
     Returns ``y : np.ndarray [shape=(n,)]`` when ``mono`` else ``[shape=(channels, n)]``,
     resampled to ``sr`` (soxr, high quality) unless ``sr`` is None.
 
-    Raises :class:`AudioError` naming the file when it is missing, empty, not audio,
-    truncated, contains NaN/inf, or is shorter than ``min_duration`` seconds.
+    Raises :class:`AudioError` naming the file when it is missing, not a regular file, empty,
+    not audio, truncated, contains NaN/inf, or is shorter than ``min_duration`` seconds; and,
+    before decoding, when its sample rate is outside ``MIN_SAMPLE_RATE``..``MAX_SAMPLE_RATE``
+    or the part to read (after ``offset``/``duration``) is longer than ``MAX_SECONDS`` or
+    holds more than ``MAX_SAMPLES`` samples.
     """
     path = Path(path)
     if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
@@ -39,20 +52,19 @@ def load(
         raise ParameterError(f"offset={offset} must be >= 0")
     if duration is not None and duration <= 0:
         raise ParameterError(f"duration={duration} must be positive")
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file")
+    _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
             native_sr = f.samplerate
             _check_header(path, f.format, f.extra_info)
-            start = int(round(offset * native_sr))
+            _check_rate(path, native_sr)
+            start = min(int(round(offset * native_sr)), max(f.frames, 0))
+            frames = max(f.frames, 0) - start
+            if duration is not None:
+                frames = min(frames, int(round(duration * native_sr)))
+            _check_cost(path, frames, f.channels, native_sr, part=bool(start) or duration is not None)
             if start:
-                f.seek(min(start, f.frames))
-            frames = -1 if duration is None else int(round(duration * native_sr))
+                f.seek(start)
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except AudioError:
         raise
@@ -77,12 +89,13 @@ def load(
 
 
 def info(path: str | os.PathLike[str]) -> tuple[int, int, float]:
-    """Cheap header check: ``(samplerate, channels, seconds)``; raises AudioError if unreadable."""
+    """Cheap header check: ``(samplerate, channels, seconds)``.
+
+    Raises AudioError when the file is unreadable or :func:`load` would refuse it whole (see
+    its limits: sample rate, ``MAX_SECONDS``, ``MAX_SAMPLES``).
+    """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file")
+    _check_file(path)
     try:
         i = sf.info(str(path))
     except Exception as exc:
@@ -90,6 +103,8 @@ def info(path: str | os.PathLike[str]) -> tuple[int, int, float]:
     if i.frames <= 0:
         raise AudioError(f"{path}: contains no samples")
     _check_header(path, i.format, i.extra_info)
+    _check_rate(path, i.samplerate)
+    _check_cost(path, i.frames, i.channels, i.samplerate, part=False)
     return int(i.samplerate), int(i.channels), float(i.duration)
 
 
@@ -112,6 +127,55 @@ def save(path: str | os.PathLike[str], y: np.ndarray, *, sr: int = 22050, subtyp
     with atomic_path(path) as tmp:
         sf.write(str(tmp), y.T if y.ndim == 2 else y, sr, subtype=subtype)
     return Path(path)
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def _check_file(path: Path) -> None:
+    """AudioError unless ``path`` is a non-empty regular file (a FIFO would block the reader)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({os.strerror(exc.errno or 0) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "special file")
+        raise AudioError(f"{path}: not a regular file ({kind})")
+    if st.st_size == 0:
+        raise AudioError(f"{path}: empty file")
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{path}: sample rate {rate} Hz in its header is outside the supported "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+
+
+def _check_cost(path: Path, frames: int, channels: int, rate: int, *, part: bool) -> None:
+    """Refuse, before decoding, a stretch longer than ``MAX_SECONDS`` or above ``MAX_SAMPLES``."""
+    what = "the part to read" if part else "file"
+    seconds = frames / rate
+    if seconds > MAX_SECONDS:
+        raise AudioError(
+            f"{path}: {what} is too long ({seconds / 60:.1f} min at {rate} Hz, the limit is "
+            f"{MAX_SECONDS / 60:g} min; read a part with offset/duration)"
+        )
+    if frames * channels > MAX_SAMPLES:
+        raise AudioError(
+            f"{path}: {what} is too large to decode ({channels} channels x {frames} frames, "
+            f"the limit is {MAX_SAMPLES} samples)"
+        )
 
 
 _DATA_SIZE = re.compile(r"^\s*(?:data|Data Size|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)

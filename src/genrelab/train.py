@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import pickle
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -321,35 +323,111 @@ def save_checkpoint(
     """Write ``{"name", "kind", "config", "state_dict", "labels", "created", **extra}`` atomically.
 
     ``config`` defaults to ``model.config_dict()`` (models without one pass their config dict).
+    The checkpoint holds plain values only, so :func:`load_checkpoint` reads it with
+    ``weights_only=True``: numpy arrays are stored as tensors (and come back as arrays),
+    numpy scalars as Python numbers, paths as strings. Anything else is a
+    :class:`ParameterError` here rather than a checkpoint nobody can load safely.
     """
     ckpt = {
         "name": name,
         "kind": kind,
-        "config": model.config_dict() if config is None else config,
+        "config": _plain(model.config_dict() if config is None else config, "config"),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "labels": list(labels),
+        "labels": _plain(list(labels), "labels"),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        **(extra or {}),
+        **{str(k): _plain(v, str(k)) for k, v in (extra or {}).items()},
     }
     return write_with(path, lambda tmp: torch.save(ckpt, tmp))
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with numpy arrays as tensors and only types the weights-only unpickler allows."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            return torch.from_numpy(np.ascontiguousarray(value).copy())
+        return _plain(value.tolist(), where)  # strings, objects: a (nested) list
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, (str, int)) else str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    raise ParameterError(f"checkpoint field {where} holds a {type(value).__name__}, which a checkpoint cannot store")
+
+
+def _as_numpy(value: Any) -> Any:
+    """The inverse of :func:`_plain` for the fields outside ``state_dict``: tensors -> arrays."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {k: _as_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_as_numpy(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
+
+
+def _read_checkpoint(path: Path, device: str) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``; DatasetError in one sentence for anything unsafe or odd."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        m = _GLOBAL.search(str(exc))
+        needs = f"the Python object {m.group(1)}" if m else "Python objects besides tensors and plain values"
+        raise DatasetError(
+            f"{path}: refused to load the checkpoint because it needs {needs}, which could run code; "
+            "genrelab checkpoints hold tensors and plain values only (retrain to rewrite an old one)"
+        ) from None
+    except Exception as exc:
+        raise DatasetError(f"{path}: not a genrelab model checkpoint ({type(exc).__name__}: {_line(exc)})") from None
+    if not isinstance(ckpt, dict):
+        raise DatasetError(f"{path}: not a genrelab model checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+    for key, kind in (("name", str), ("config", dict), ("state_dict", dict), ("labels", list)):
+        if not isinstance(ckpt.get(key), kind):
+            raise DatasetError(f"{path}: not a genrelab model checkpoint ({key!r} missing or not a {kind.__name__})")
+    return {k: v if k == "state_dict" else _as_numpy(v) for k, v in ckpt.items()}
+
+
+def _line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
 def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the module a checkpoint describes; returns ``(module in eval mode, checkpoint)``."""
+    """Rebuild the module a checkpoint describes; returns ``(module in eval mode, checkpoint)``.
+
+    The file is read with ``torch.load(weights_only=True)``: a checkpoint that needs any
+    Python object besides tensors and plain values (a pickle that could run code, or one
+    written by an older genrelab with numpy arrays) is refused with a :class:`DatasetError`
+    naming the file. Tensors outside ``state_dict`` come back as numpy arrays.
+    """
     from genrelab.errors import GenrelabError
     from genrelab.models import build_model
 
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such model checkpoint")
+    ckpt = _read_checkpoint(path, device)
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
         model = build_model(ckpt["name"], **ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
     except GenrelabError:
         raise
     except Exception as exc:
-        raise DatasetError(f"{path}: not a genrelab model checkpoint ({type(exc).__name__}: {exc})") from None
+        raise DatasetError(f"{path}: not a genrelab model checkpoint ({type(exc).__name__}: {_line(exc)})") from None
     return model.to(device).eval(), ckpt
 
 

@@ -24,14 +24,19 @@ def extract(
     maps: Path | None = typer.Option(None, "--maps", help="Also write MFCC maps to DIR/maps.npz."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Extract the 57 GTZAN features in the public CSV layout (resumes into the same output)."""
+    """Extract the 57 GTZAN features in the public CSV layout (resumes into the same output).
+
+    Exits with an error (code 2) when no clip gave a row; skipped.csv still lists why.
+    """
     from genrelab.data.gtzan import discover
+    from genrelab.errors import DatasetError
     from genrelab.features import extract_table
+    from genrelab.features.table import write_skipped
 
     console = Console(soft_wrap=True)
     pre_skipped: list[tuple[str, str]] = []
-    if data.is_file():
-        clips: list = [data]
+    if data.exists() and not data.is_dir():
+        clips: list = [data]  # a file (or a FIFO/device, which the loader names)
     else:
         dataset = discover(data)
         clips = list(dataset.clips)
@@ -40,14 +45,19 @@ def extract(
         clips, segment=segment, workers=workers, scheduler=scheduler, out=out, maps_dir=maps, progress=progress
     )
     skipped = pre_skipped + list(table.attrs.get("skipped", []))
+    skipped_csv = out.parent / "skipped.csv"
     if pre_skipped:
-        from genrelab.features.table import write_skipped
-
-        write_skipped(skipped, out.parent / "skipped.csv")
+        write_skipped(skipped, skipped_csv)
+    n_clips = int(table.attrs.get("n_clips", 0))
+    if len(table) == 0:
+        first = f"; the first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DatasetError(
+            f"nothing was extracted from {data}: {len(skipped)} file(s) skipped, reasons in {skipped_csv}{first}"
+        )
     console.print(
-        f"wrote {len(table)} rows from {len(clips) - len(table.attrs.get('skipped', []))} clips to {out} "
+        f"wrote {len(table)} rows from {n_clips} clips to {out} "
         f"({table.attrs.get('n_computed', 0)} extracted, {table.attrs.get('n_cached', 0)} from cache), "
-        f"{len(skipped)} skipped" + (f" (see {out.parent / 'skipped.csv'})" if skipped else "")
+        f"{len(skipped)} skipped" + (f" (see {skipped_csv})" if skipped else "")
     )
     for path, reason in skipped[:10]:
-        console.print(f"  skipped {path}: {reason}")
+        console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)

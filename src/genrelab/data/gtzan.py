@@ -7,6 +7,10 @@ Layouts (checked in this order):
 - ``flat-genre``: ``<root>/<genre>/<genre>.000NN.<ext>``
 - ``folder-per-label``: ``<root>/<label>/**/<any name>.<ext>``; files in nested folders belong
   to their top-level label folder.
+
+Symbolic links: a link (to a label folder, a nested folder or a clip) that resolves inside
+the root is followed; one that resolves outside it is not, and goes to ``Dataset.skipped``
+with the reason ``symbolic link to <target> outside <root>``.
 """
 
 from __future__ import annotations
@@ -81,6 +85,12 @@ def discover(root: str | os.PathLike[str], *, check: bool = True) -> Dataset:
     go to ``Dataset.skipped`` with the reason and discovery goes on. Hidden files and files
     without an audio extension (``AUDIO_EXTENSIONS``) are ignored.
 
+    Symbolic links are followed only while they stay inside ``root``: a label folder, nested
+    folder or clip whose real path (every link resolved) lies outside ``root``'s real path is
+    not read and goes to ``Dataset.skipped`` with the reason
+    ``symbolic link to <target> outside <root>`` (with or without ``check``). A link loop is
+    walked once.
+
     Raises :class:`DatasetError` when ``root`` is missing, is a file, or holds no audio.
     """
     root = Path(root).expanduser()
@@ -89,12 +99,19 @@ def discover(root: str | os.PathLike[str], *, check: bool = True) -> Dataset:
     if not root.is_dir():
         raise DatasetError(f"{root} is a file; give the folder that holds the genre folders")
     layout, base = _detect(root)
+    walk = _Walk(root.resolve())
 
     files: list[tuple[Path, str]] = []  # (path, label)
     for label_dir in _subdirs(base):
-        found = _audio_files(label_dir, recursive=layout == "folder-per-label")
+        found = walk.audio_files(label_dir, recursive=layout == "folder-per-label")
         files.extend((p, label_dir.name) for p in found)
     if not files:
+        if walk.outside:
+            link, reason = walk.outside[0]
+            raise DatasetError(
+                f"no audio files under {root} besides {len(walk.outside)} symbolic link(s) leading outside it "
+                f"({link}: {reason})"
+            )
         if _audio_files(root, recursive=False):
             raise DatasetError(
                 f"the audio files in {root} are not in label folders; put them in one subfolder per label "
@@ -106,7 +123,7 @@ def discover(root: str | os.PathLike[str], *, check: bool = True) -> Dataset:
         )
 
     clips: list[Clip] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str]] = list(walk.outside)
     for path, label in files:
         if check:
             try:
@@ -147,6 +164,42 @@ def _detect(root: Path) -> tuple[str, Path]:
 
 def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+class _Walk:
+    """Lists audio files under label folders, following symbolic links only inside ``real_root``."""
+
+    def __init__(self, real_root: Path) -> None:
+        self.real_root = real_root
+        self.outside: list[tuple[Path, str]] = []  # (link, reason)
+
+    def _inside(self, path: Path) -> bool:
+        """True when ``path`` resolves inside the root; otherwise records it as skipped."""
+        target = path.resolve()
+        if target == self.real_root or target.is_relative_to(self.real_root):
+            return True
+        self.outside.append((path, f"symbolic link to {target} outside {self.real_root}"))
+        return False
+
+    def audio_files(self, folder: Path, *, recursive: bool) -> list[Path]:
+        out: list[Path] = []
+        if not self._inside(folder):
+            return out
+        seen: set[Path] = set()
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            here = Path(dirpath)
+            real = here.resolve()
+            if real in seen:  # a link loop inside the root
+                dirnames[:] = []
+                continue
+            seen.add(real)
+            keep = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+            dirnames[:] = [d for d in keep if self._inside(here / d)]
+            names = [f for f in sorted(filenames) if not f.startswith(".")]
+            out.extend(
+                here / f for f in names if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS and self._inside(here / f)
+            )
+        return out
 
 
 def _audio_files(folder: Path, *, recursive: bool) -> list[Path]:

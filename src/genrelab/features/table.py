@@ -3,16 +3,21 @@
 Each clip is one task: load, cut into segments, extract (:mod:`genrelab.features.engine`), and
 return the rows (and MFCC maps). A finished task is cached as one small ``.npz`` in the cache
 folder, keyed by the clip's path, size, mtime and the feature settings, so a rerun skips it and
-a killed run loses at most the clips in flight. Unreadable, too short and silent files are
-skipped with a reason; the batch goes on.
+a killed run loses at most the clips in flight. Unreadable, too short, silent and too costly
+files (see :func:`genrelab.audio.load`'s limits), and clips whose features come out NaN or
+infinite, are skipped with a reason; the batch goes on.
+
+Local workers are capped at :func:`genrelab.features.workers.max_workers` (4 per CPU core,
+at most 64) and exit when the process that started them dies (see that module).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -20,10 +25,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from genrelab.errors import AudioError, ParameterError
+from genrelab.errors import AudioError, DatasetError, ParameterError
 from genrelab.features.columns import feature_columns
 from genrelab.features.maps import MapSet, save_maps
-from genrelab.io import write_with
+from genrelab.features.workers import check_workers, run_local
+from genrelab.io import atomic_path, write_with
 from genrelab.progress import track
 
 #: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
@@ -82,6 +88,14 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 
     s = settings
     try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite results are checked
+            return _process(path, s, load, extract_features)
+    except MemoryError:  # one bad clip must not end the batch
+        return {"error": "ran out of memory while extracting"}
+
+
+def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[str, Any]:
+    try:
         y = load(path, sr=s.sr)
     except AudioError as exc:
         return {"error": _reason(str(exc), path)}
@@ -105,6 +119,9 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
             except AudioError as exc:
                 notes.append(f"segment {index}: {_reason(str(exc), path)}")
                 continue
+            if not _finite(feats, m):
+                notes.append(f"segment {index}: {_not_finite(piece)}")
+                continue
             if m is not None:
                 reuse[index] = m
             rows.append({"segment": index, "length": int(piece.size), **feats})
@@ -121,7 +138,11 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
             if not np.any(piece):
                 notes.append(f"map segment {index}: silent")
                 continue
-            maps_list.append(np.ascontiguousarray(mfcc_frames(piece, **kw).T))
+            m = np.ascontiguousarray(mfcc_frames(piece, **kw).T)
+            if not _finite({}, m):
+                notes.append(f"map segment {index}: {_not_finite(piece)}")
+                continue
+            maps_list.append(m)
             map_segments.append(index)
     if s.table and not rows:
         return {"error": "silent" if all(n.endswith("silent") for n in notes) else "; ".join(notes)}
@@ -130,6 +151,15 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
         frames = min(m.shape[1] for m in maps_list)
         maps = np.stack([m[:, :frames] for m in maps_list]).astype(np.float32)
     return {"rows": rows, "maps": maps, "map_segments": map_segments, "length": int(y.size), "notes": notes}
+
+
+def _finite(feats: dict[str, float], m: np.ndarray | None) -> bool:
+    values = np.fromiter(feats.values(), dtype=np.float64, count=len(feats))
+    return bool(np.all(np.isfinite(values)) and (m is None or np.all(np.isfinite(m))))
+
+
+def _not_finite(piece: np.ndarray) -> str:
+    return f"features are NaN or infinite (samples reach {float(np.max(np.abs(piece))):.3g})"
 
 
 def _cut(y: np.ndarray, n: int) -> list[tuple[int, np.ndarray]]:
@@ -172,7 +202,33 @@ def _cache_write(file: Path, result: dict[str, Any]) -> None:
     arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
     if result.get("maps") is not None:
         arrays["maps"] = result["maps"]
-    write_with(file, lambda tmp: np.savez(tmp, **arrays))
+    with _writing(file):
+        write_with(file, lambda tmp: np.savez(tmp, **arrays))
+
+
+@contextlib.contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``target`` (a full disk, no permission) into one sentence.
+
+    The writes are atomic (:mod:`genrelab.io`), so a failed one leaves no partial file; the
+    message names the folder, which exists, rather than the file, which was not written.
+    """
+    try:
+        yield
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise DatasetError(
+            f"could not write {target.name} in {_existing(target.parent)}: {why}"
+            + (f" ({code})" if code else "")
+            + "; nothing partial was left there, and clips finished before are cached for a rerun"
+        ) from None
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -190,27 +246,6 @@ def _as_items(clips: Sequence[Any]) -> list[tuple[Path, str, str]]:
             p = Path(c)
             items.append((p, p.parent.name, track_id_of(p.name)))
     return items
-
-
-def _run_local(todo: list[tuple[int, str]], settings: Settings, workers: int) -> Iterator[tuple[int, dict]]:
-    if workers == 1:
-        for i, path in todo:
-            yield i, process_clip(path, settings)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: dict[Any, int] = {}
-        queue = iter(todo)
-        for i, path in queue:  # keep at most 2 tasks per worker in flight: memory stays flat
-            pending[pool.submit(process_clip, path, settings)] = i
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield pending.pop(fut), fut.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[pool.submit(process_clip, nxt[1], settings)] = nxt[0]
 
 
 def _run_dask(todo: list[tuple[int, str]], settings: Settings, address: str) -> Iterator[tuple[int, dict]]:
@@ -256,6 +291,8 @@ def run_extraction(
     """Extract every clip (cache first, then the pool or cluster) and assemble the table and maps."""
     if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers={workers!r} must be a positive integer")
+    workers = int(workers)
+    check_workers(workers)
     for name in ("segment", "maps_segment"):
         v = getattr(settings, name)
         if v is not None and not (v == 0 and name == "maps_segment") and not (v >= MIN_SECONDS):
@@ -278,7 +315,7 @@ def run_extraction(
                 continue
         todo.append((i, str(path)))
 
-    stream = _run_dask(todo, settings, scheduler) if scheduler else _run_local(todo, settings, workers)
+    stream = _run_dask(todo, settings, scheduler) if scheduler else run_local(process_clip, todo, settings, workers)
     for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
         if keys[i] is not None:
             _cache_write(cache_dir / f"{keys[i]}.npz", result)
@@ -338,15 +375,22 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
 
 
 def write_table(table: pd.DataFrame, out: Path) -> None:
-    """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically."""
-    write_with(out, lambda tmp: table.to_csv(tmp, index=False))
-    write_with(out.with_suffix(".parquet"), lambda tmp: table.to_parquet(tmp, index=False))
+    """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically, both or neither.
+
+    An OSError (a full disk) is a :class:`DatasetError` in one sentence and leaves the old
+    files, if any, as they were.
+    """
+    out = Path(out)
+    with _writing(out), atomic_path(out) as csv_tmp, atomic_path(out.with_suffix(".parquet")) as pq_tmp:
+        table.to_csv(csv_tmp, index=False)
+        table.to_parquet(pq_tmp, index=False)
 
 
 def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
     """``skipped.csv``: one row per skipped file (or segment) with its reason."""
     df = pd.DataFrame(skipped, columns=["path", "reason"])
-    write_with(out, lambda tmp: df.to_csv(tmp, index=False))
+    with _writing(Path(out)):
+        write_with(out, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def extract_table(
@@ -373,7 +417,9 @@ def extract_table(
     With ``maps_dir`` the MFCC maps (per segment, or per clip cropped to the shortest clip)
     go to ``maps_dir/maps.npz``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
     otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
-    pairs), ``n_cached`` and ``n_computed``.
+    pairs), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
+    ``workers`` above :func:`genrelab.features.workers.max_workers` is a :class:`ParameterError`; an OSError while
+    writing (a full disk) is a :class:`DatasetError` in one sentence.
     """
     if segment is not None and segment <= 0:
         raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
@@ -400,7 +446,10 @@ def extract_table(
         write_table(result.table, out)
         write_skipped(result.skipped, out.parent / "skipped.csv")
     if maps_dir is not None and result.maps is not None:
-        save_maps(Path(maps_dir) / "maps.npz", result.maps)
+        with _writing(Path(maps_dir) / "maps.npz"):
+            save_maps(Path(maps_dir) / "maps.npz", result.maps)
     table = result.table
-    table.attrs.update(skipped=result.skipped, n_cached=result.n_cached, n_computed=result.n_computed)
+    table.attrs.update(
+        skipped=result.skipped, n_cached=result.n_cached, n_computed=result.n_computed, n_clips=len(result.clips)
+    )
     return table
