@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrelab.constants import GENRES
 from genrelab.audio import info, load, save
+from genrelab.constants import GENRES
 from genrelab.errors import AudioError, ParameterError
 
 SR = 22050

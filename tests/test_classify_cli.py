@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
 from genrelab.cli import app

@@ -98,7 +98,7 @@ def test_model_names_come_from_the_registry() -> None:
 
     assert C.CLASSIFIERS == ("dense", "cnn", "convlstm")
     assert C.CLASSIFIERS == tuple(n for n, s in MODELS.items() if s.kind in ("features", "maps"))
-    assert C.RECREATION_MODELS == ("recreate-lstm", "recreate-dense")
+    assert C.RECREATION_MODELS == ("recreate-lstm", "recreate-dense", "recreate-diffusion")
     assert C.RECREATION_MODELS == tuple(n for n, s in MODELS.items() if s.kind == "recreation")
     # one [classifiers.<name>] table per registered classifier
     fields = {f.name for f in dataclasses.fields(C.ClassifiersConfig)}

@@ -11,8 +11,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import genrelab.data
-from genrelab.constants import GENRES
 from genrelab.cli import app
+from genrelab.constants import GENRES
 from genrelab.data import Clip, Dataset, discover, track_id_of
 from genrelab.errors import DatasetError
 

@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from genrelab.errors import DatasetError, ParameterError
 from genrelab.features import (
-    FEATURE_COLUMNS, TABLE_COLUMNS, MapSet, extract_clip, extract_table, load_maps, prepare, save_maps,
+    FEATURE_COLUMNS,
+    TABLE_COLUMNS,
+    MapSet,
+    extract_clip,
+    extract_table,
+    load_maps,
+    prepare,
+    save_maps,
 )
 from genrelab.features import table as table_module
 

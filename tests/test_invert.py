@@ -10,9 +10,8 @@ import torch
 
 from genrelab.audio import load
 from genrelab.errors import ParameterError
-from genrelab.invert import griffin_lim
+from genrelab.invert import griffin_lim, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 from genrelab.invert.griffin_lim import _StftPair
-from genrelab.invert import mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 
 SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
 

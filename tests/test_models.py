@@ -25,11 +25,11 @@ def _inputs(name: str, n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_registry_names_and_kinds():
-    assert set(MODELS) == {"dense", "cnn", "convlstm", "recreate-lstm", "recreate-dense"}
+    assert set(MODELS) == {"dense", "cnn", "convlstm", "recreate-lstm", "recreate-dense", "recreate-diffusion"}
     assert CLASSIFIERS == ("dense", "cnn", "convlstm")
     assert MODELS["dense"].kind == "features"
     assert {MODELS["cnn"].kind, MODELS["convlstm"].kind} == {"maps"}
-    assert {MODELS["recreate-lstm"].kind, MODELS["recreate-dense"].kind} == {"recreation"}
+    assert {MODELS[n].kind for n in ("recreate-lstm", "recreate-dense", "recreate-diffusion")} == {"recreation"}
     with pytest.raises(ParameterError, match=r"unknown model 'resnet'; choose from \["):
         get_spec("resnet")
     with pytest.raises(ParameterError, match="unknown model"):

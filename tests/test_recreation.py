@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import sys
 import types
 from pathlib import Path
@@ -27,6 +26,7 @@ from genrelab.recreation import (
     target_log_prob,
     train_recreation,
 )
+from genrelab.train import load_checkpoint
 
 GENRES = ("blues", "classical", "metal", "pop")
 torch.set_num_threads(1)
@@ -128,7 +128,7 @@ def test_train_recreation_writes_checkpoint_and_metrics(trained_run: Path) -> No
         assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
         assert np.isfinite(m["val_mse"]) and m["val_mse"] > 0
         # 80/20 by track, stratified: one of five tracks per genre held out
-        ck = torch.load(trained_run / "models" / f"{name}.pt", weights_only=False)
+        _, ck = load_checkpoint(trained_run / "models" / f"{name}.pt")
         assert ck["kind"] == "recreation" and ck["labels"] == list(GENRES)
         assert m["n_train"] + m["n_val"] == 4 * 5 and m["n_val"] == 4
         assert ck["residual_std"].shape == (20,) and np.all(ck["residual_std"] > 0)
@@ -144,7 +144,7 @@ def test_train_recreation_leaves_out_the_classifiers_test_tracks(tmp_path: Path)
     m = train_recreation(fs, ["recreate-dense"], tmp_path, epochs=1, batch_size=8, progress=False,
                          config={"hidden": 16})["recreate-dense"]
     assert m["n_excluded_tracks"] == 4 and m["n_train"] + m["n_val"] == 16  # 20 tracks less the 4 tested
-    ck = torch.load(tmp_path / "models" / "recreate-dense.pt", weights_only=False)
+    _, ck = load_checkpoint(tmp_path / "models" / "recreate-dense.pt")
     assert not set(ck["val_tracks"]) & set(test_side)
 
 

@@ -193,7 +193,8 @@ def test_report_nav_follows_declared_sections(tmp_path: Path) -> None:
     assert re.findall(r'<section id="([^"]+)">', text) == anchors
     assert len(set(anchors)) == len(anchors)
     assert anchors[:4] == ["summary", "data", "features", "clf-dense"] and anchors[-1] == "run"
-    assert CLASSIFIERS == ("dense", "cnn", "convlstm") and RECREATION == ("recreate-lstm", "recreate-dense")
+    assert CLASSIFIERS == ("dense", "cnn", "convlstm")
+    assert RECREATION == ("recreate-lstm", "recreate-dense", "recreate-diffusion")
     assert set(CLASSIFIERS + RECREATION) == set(MODELS)
     # the title is escaped by the template, in <title> and <h1>
     assert "<b>" not in text and text.count("a &lt;b&gt; &amp; ") == 2

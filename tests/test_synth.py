@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrelab.constants import GENRES
 from genrelab.audio import load
-from genrelab.data.synth import render_clip, synthesise_corpus
+from genrelab.constants import GENRES
 from genrelab.data.synth import instruments as ins
+from genrelab.data.synth import render_clip, synthesise_corpus
 from genrelab.errors import ParameterError
 
 SR = 22050

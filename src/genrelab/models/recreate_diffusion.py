@@ -23,8 +23,7 @@ instead of being predicted frame by frame (where it averages away). Pieces and t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,8 +40,6 @@ __all__ = [
     "MelProjection",
     "fit_projection",
     "log_mel",
-    "save_checkpoint",
-    "load_checkpoint",
     "build_recreate_diffusion",
 ]
 
@@ -343,26 +340,6 @@ def fit_projection(maps: np.ndarray, components: int) -> MelProjection:
     return MelProjection(
         mean, std, v[:, order].astype(np.float32), np.sqrt(np.maximum(w[order], 1e-8)).astype(np.float32)
     )
-
-
-def save_checkpoint(path: str | Path, model: MelDiffusion, **extra: Any) -> None:
-    """Write ``{"config": asdict(config), "state_dict", **extra}`` (e.g. mel_mean, mel_std, labels)."""
-    ckpt = {
-        "kind": "recreation-diffusion",
-        "config": asdict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        **extra,
-    }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path)
-
-
-def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelDiffusion, dict]:
-    """Read a :func:`save_checkpoint` file: the model (eval mode) and the whole checkpoint dict."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
-    model = MelDiffusion(DiffusionConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device).eval(), ckpt
 
 
 def build_recreate_diffusion(**cfg: Any) -> MelDiffusion:

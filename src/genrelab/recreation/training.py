@@ -95,7 +95,7 @@ def _segments(features: Any, val_fraction: float, seed: int, exclude: set[str] |
         labels=labels,
         train=train,
         val=val,
-        val_tracks=sorted(set(tracks[val])),
+        val_tracks=sorted({str(t) for t in tracks[val]}),
         protocol=f"group holdout {val_fraction:g} of the tracks per genre, seed={seed}",
         n_excluded=n_excluded,
     )

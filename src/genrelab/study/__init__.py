@@ -30,11 +30,11 @@ from genrelab.study.config import (
     from_dict,
     from_toml,
     save_config,
-    validate,
 )
 from genrelab.study.hashing import digest, step_hash
 from genrelab.study.presets import PRESETS, demo, get_preset, load_config, paper
 from genrelab.study.runner import run_study, study_state
+from genrelab.study.validation import validate
 
 __all__ = [
     "AUDIO_FORMATS",

@@ -12,7 +12,6 @@ sections a study step depends on, so a changed config reruns only the steps it a
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 import types
 import typing
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genrelab.constants import GENRES, RECREATION_GENRES, SEGMENT_SECONDS, SR
+from genrelab.constants import RECREATION_GENRES, SEGMENT_SECONDS, SR
 from genrelab.errors import ParameterError
 from genrelab.models import CLASSIFIERS, MODELS
 from genrelab.study.hashing import nohash
@@ -120,10 +119,12 @@ class RecreationConfig:
     guidance: float = 0.0
     temperature: float | None = None
     generate_seed: int = 0
+    judge: str = "convlstm"  # the map classifier that judges the clips: never the guide (cnn)
+    diffusion_steps: int = 700  # optimiser steps of recreate-diffusion
 
 
 # The recreation fields that only generation reads (a change reruns recreate, not training).
-GENERATION_FIELDS = ("genres", "per_genre", "seconds", "guidance", "temperature", "generate_seed")
+GENERATION_FIELDS = ("genres", "per_genre", "seconds", "guidance", "temperature", "generate_seed", "judge")
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,8 @@ def from_dict(raw: Mapping[str, Any], *, base: StudyConfig | None = None) -> Stu
     """A validated StudyConfig from a nested dict laid over ``base`` (the defaults if None)."""
     merged = _merge(base.to_dict() if base is not None else {}, raw)
     config = _build(StudyConfig, merged, "")
+    from genrelab.study.validation import validate
+
     validate(config)
     return config
 
@@ -318,113 +321,6 @@ def save_config(config: StudyConfig, path: Path) -> Path:
 # validation
 
 
-def _positive(where: str, value: float | None) -> None:
-    """ParameterError unless ``value`` is None or a finite number > 0."""
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ParameterError(f"{where} = {value!r} must be positive and finite")
-
-
-def _known(where: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    """ParameterError naming the first of ``values`` not in ``allowed``."""
-    for v in values:
-        if v not in allowed:
-            raise ParameterError(f"{where}: unknown name {v!r}; choose from {', '.join(allowed)}")
-
-
-def _validate_training(config: StudyConfig) -> None:
-    """The classifiers, protocols and grid sections: model names, splits, positive sizes."""
-    from genrelab.data.splits import parse_protocol
-
-    c = config.classifiers
-    _known("classifiers.models", c.models, CLASSIFIERS)
-    _positive("classifiers.repeats", c.repeats)
-    for name in CLASSIFIERS:
-        m: ModelConfig = getattr(c, name)
-        parse_protocol(m.split)
-        _positive(f"classifiers.{name}.epochs", m.epochs)
-        _positive(f"classifiers.{name}.batch_size", m.batch_size)
-        _positive(f"classifiers.{name}.lr", m.lr)
-    p = config.protocols
-    _known("protocols.models", p.models, CLASSIFIERS)
-    for s in p.splits:
-        parse_protocol(s)
-    _positive("protocols.repeats", p.repeats)
-    _positive("protocols.epochs", p.epochs)
-    _positive("protocols.batch_size", p.batch_size)
-    _positive("protocols.lr", p.lr)
-    g = config.grid
-    _known("grid.models", g.models, CLASSIFIERS)
-    for s in g.splits:
-        parse_protocol(s)
-    for e in g.epochs:
-        _positive("grid.epochs", e)
-    for b in g.batch_sizes:
-        _positive("grid.batch_sizes", b)
-    _positive("grid.lr", g.lr)
-
-
-def _validate_recreation(r: RecreationConfig) -> None:
-    """The recreation section: model and genre names, sizes, fractions."""
-    _known("recreation.models", r.models, RECREATION_MODELS)
-    for name in ("epochs", "batch_size", "lr", "per_genre"):
-        _positive(f"recreation.{name}", getattr(r, name))
-    if not 0.0 < r.val_fraction < 1.0:
-        raise ParameterError(f"recreation.val_fraction = {r.val_fraction} must be between 0 and 1")
-    # the same limits genrelab.recreation.recreate checks, here at load time, not 20 s into the run
-    if not (math.isfinite(r.seconds) and RECREATE_SECONDS[0] <= r.seconds <= RECREATE_SECONDS[1]):
-        lo, hi = RECREATE_SECONDS
-        raise ParameterError(
-            f"recreation.seconds = {r.seconds} must be between {lo:g} and {hi:g} (classifiers need 3 s)"
-        )
-    if not (math.isfinite(r.guidance) and r.guidance >= 0):
-        raise ParameterError(f"recreation.guidance = {r.guidance} must be a finite number >= 0")
-    if r.temperature is not None and not (math.isfinite(r.temperature) and r.temperature >= 0):
-        raise ParameterError(
-            f"recreation.temperature = {r.temperature} must be a finite number >= 0 (0: deterministic)"
-        )
-    _known("recreation.genres", r.genres, GENRES)
-    if r.models and not r.genres:
-        raise ParameterError("recreation.genres is empty; name at least one genre (or set recreation.models = [])")
-
-
-def _validate_pca(config: StudyConfig) -> None:
-    """The PCA of recreated clips needs two recreated genres and three clips per source."""
-    r = config.recreation
-    if not r.models:
-        return
-    genres = config.pca.genres or r.genres
-    where = "pca.genres" if config.pca.genres else "recreation.genres"
-    absent = [g for g in genres if g not in r.genres]
-    if absent:
-        raise ParameterError(f"pca.genres names {', '.join(absent)}, which recreation.genres does not recreate")
-    if len(genres) < 2:
-        raise ParameterError(f"{where} = {list(genres)}: the PCA step needs at least two genres")
-    if r.per_genre * len(genres) < 3:
-        raise ParameterError(
-            f"recreation.per_genre = {r.per_genre} gives {r.per_genre * len(genres)} clips of {where} per model; "
-            "the PCA step needs at least 3"
-        )
-
-
-def validate(config: StudyConfig) -> None:
-    """Value checks beyond types: positive sizes, known names and split protocols."""
-    d = config.data
-    _positive("data.clips_per_genre", d.clips_per_genre)
-    _positive("data.duration", d.duration)
-    _positive("data.sr", d.sr)
-    _positive("features.segment_maps", config.features.segment_maps)
-    _positive("features.workers", config.features.workers)
-    _validate_training(config)
-    _validate_recreation(config.recreation)
-    _known("pca.genres", config.pca.genres, GENRES)
-    _validate_pca(config)
-    rc = config.report
-    if rc.audio_format not in AUDIO_FORMATS:
-        raise ParameterError(f"report.audio_format = {rc.audio_format!r}; choose from {', '.join(AUDIO_FORMATS)}")
-    if rc.players_per_genre < 0:
-        raise ParameterError(f"report.players_per_genre = {rc.players_per_genre} must be >= 0")
-
-
 __all__ = [
     "AUDIO_FORMATS",
     "CLASSIFIERS",
@@ -444,5 +340,4 @@ __all__ = [
     "from_toml",
     "read_toml_file",
     "save_config",
-    "validate",
 ]

@@ -286,6 +286,7 @@ class _Runner:
             seed=r.seed,
             device=self.device,
             progress=self.progress,
+            config={"diffusion": {"steps": r.diffusion_steps}},
         )
         return {name: {"val_mse": m.get("val_mse")} for name, m in result.items()}
 
@@ -307,6 +308,7 @@ class _Runner:
             models=tuple(m.removeprefix("recreate-") for m in r.models),
             guidance=r.guidance,
             seed=r.generate_seed,
+            judge=r.judge,
             device=self.device,
             progress=self.progress,
             **kw,
