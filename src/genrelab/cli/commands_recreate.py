@@ -21,11 +21,16 @@ def _genres(text: str) -> list[str]:
 
 
 def _models(model: str) -> tuple[str, ...]:
-    if model == "both":
-        return ("lstm", "dense")
-    if model in ("lstm", "dense"):
-        return (model,)
-    raise ParameterError(f"--model {model!r} is unknown; choose from lstm, dense, both")
+    from genrelab.recreation import MODEL_SHORT
+
+    names = tuple(MODEL_SHORT)  # lstm, dense, diffusion: from the registry
+    if model in ("both", "all"):
+        return names if model == "all" else ("lstm", "dense")
+    chosen = tuple(dict.fromkeys(m.strip() for m in model.split(",") if m.strip()))
+    unknown = [m for m in chosen if m not in names]
+    if unknown or not chosen:
+        raise ParameterError(f"--model {model!r} is unknown; choose from {', '.join(names)}, both (lstm,dense) or all")
+    return chosen
 
 
 @app.command()
@@ -34,12 +39,13 @@ def recreate(
     genres: str = typer.Option("classical,pop,metal,blues", help=GENRES_HELP),
     per_genre: int = typer.Option(4, "--per-genre", help="clips per genre and model"),
     seconds: float = typer.Option(6.0, help="length of each clip (at least 3 s)"),
-    model: str = typer.Option("both", help="lstm | dense | both"),
+    model: str = typer.Option("all", help="lstm | dense | diffusion | a comma-separated list | both | all"),
     guidance: float = typer.Option(0.0, help="weight of the trained cnn's guidance (0: none)"),
     temperature: float = typer.Option(
         0.5, help="noise scale x the validation residual std, >= 0 (0: deterministic); as [recreation] temperature"
     ),
     seed: int = typer.Option(0, help="generation seed"),
+    judge: str = typer.Option("convlstm", help="map classifier that judges the clips; never the guide (cnn)"),
     device: str | None = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -60,6 +66,7 @@ def recreate(
             guidance=guidance,
             temperature=temperature,
             seed=seed,
+            judge=judge,
             device=dev,
             progress=not quiet,
         )
@@ -75,9 +82,31 @@ def recreate(
         console.print(table)
     else:
         console.print("no trained classifiers in the run: audio written, nothing reclassified")
+    jres, mres = res.get("judge") or {}, res.get("motion") or {}
+    if jres.get("shares"):
+        jt = Table(title=f"the judge ({jres['model']}, never the guide): share of the intended genre; motion ratios")
+        for col in ("source", "feature domain", "audio domain", "Fréchet", "frame change", "beat band", "diversity"):
+            jt.add_column(col, justify="left" if col == "source" else "right")
+        for source, sh in jres["shares"].items():
+            r = (mres.get("ratios") or {}).get(source, {})
+            fd = (jres.get("frechet", {}).get(source) or jres.get("frechet_real_halves") or {}).get("mean")
+            jt.add_row(
+                source,
+                _fmt((sh.get("feature") or {}).get("overall")),
+                _fmt(sh["audio"].get("overall")),
+                _num(fd),
+                _num(r.get("frame_change")),
+                _num(r.get("beat_share")),
+                _num((mres.get("diversity_ratio") or {}).get(source)),
+            )
+        console.print(jt)
     if res["missing"]:
         console.print(f"skipped (not trained): {', '.join(res['missing'])}")
     console.print(f"wrote {Path(run_dir) / 'recreated'} and {Path(run_dir) / 'metrics' / 'fidelity.json'}")
+
+
+def _num(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
 @app.command()
