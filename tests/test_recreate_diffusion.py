@@ -169,6 +169,7 @@ def test_train_diffusion_and_generate_through_the_run_folder(tiny_corpus, tmp_pa
                         settings={"steps": 3, "components": 8, "crop": 64, "sample_steps": 3})
     assert m["n_train"] + m["n_val"] == 2 * (len(rows) - 1)  # two 3 s segments per 6 s clip, one track left out
     assert m["optimiser_steps"] >= 3 and np.isfinite(m["val_loss_ema"])
+    assert run.plot("recreate-diffusion_mse").is_file() and run.plot("recreate-diffusion_true_vs_synthetic").is_file()
     gen = MelGenerator.load(run)
     assert rows[0]["track"] not in gen.val_tracks
     mfcc, mel = gen.generate(["pop", "metal"], frames=40, seed=5)

@@ -66,3 +66,32 @@ def true_vs_synthetic(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def real_vs_generated(
+    real: np.ndarray, generated: np.ndarray, *, sr: int = 22050, hop_length: int = 512, title: str = ""
+) -> Figure:
+    """Two MFCC panels ``(n_mfcc, F)`` on one colour scale: a real held-out segment and a generated one."""
+    fig = Figure(figsize=(8, 4.2))
+    axes = fig.subplots(2, 1, sharex=True)
+    lo = float(min(real.min(), generated.min()))
+    hi = float(max(real.max(), generated.max()))
+    seconds = max(real.shape[1], generated.shape[1]) * hop_length / sr
+    for ax, m, name in zip(axes, (real, generated), ("real (held out)", "generated (whole segment at once)")):
+        im = ax.imshow(
+            m,
+            aspect="auto",
+            origin="lower",
+            vmin=lo,
+            vmax=hi,
+            cmap="magma",
+            extent=(0, m.shape[1] * hop_length / sr, 0, m.shape[0]),
+        )
+        ax.set_ylabel("MFCC")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlim(0, seconds)
+    axes[-1].set_xlabel("seconds")
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="dB")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -183,7 +183,34 @@ def train_diffusion(
         "protocol": f"group holdout {val_fraction:g} of the tracks per genre",
     }
     run.write_metrics(NAME, metrics)
+    _plots(
+        MelGenerator(ema, {"name": NAME, "labels": labels, **extra}, device),
+        mel[val[0]],
+        labels[int(y[val[0]])],
+        result.history,
+        run,
+        seed=seed,
+    )
     return metrics
+
+
+def _plots(
+    gen: "MelGenerator", real_mel: np.ndarray, genre: str, history: list[dict], run: RunDir, *, seed: int
+) -> None:
+    """``recreate-diffusion_mse.png`` (training curves) and ``recreate-diffusion_true_vs_synthetic.png``
+    (a held-out segment's MFCCs beside a generated segment of its genre)."""
+    from genrelab.dsp.filters import dct_basis
+    from genrelab.plots import save_figure
+    from genrelab.plots.recreate import mse_curves, real_vs_generated
+
+    curves = [{"epoch": h["epoch"], "train_loss": h["train_loss"], "val_loss": h.get("ema_val_loss")} for h in history]
+    save_figure(mse_curves(curves, title=NAME), run.plot(f"{NAME}_mse"))
+    real = dct_basis(real_mel.shape[0], N_MFCC).T.astype(np.float32) @ real_mel  # (20, F)
+    mfcc, _ = gen.generate([genre], frames=real_mel.shape[1], seed=seed)
+    save_figure(
+        real_vs_generated(real, mfcc[0], title=f"{NAME}: held-out {genre} segment vs generated"),
+        run.plot(f"{NAME}_true_vs_synthetic"),
+    )
 
 
 class MelGenerator:
