@@ -11,7 +11,7 @@ from genrelab.cli import app, pick_device
 from genrelab.errors import DatasetError, ParameterError
 from genrelab.io import folder_lock
 
-MODEL_HELP = "dense | cnn | convlstm | all (the three classifiers) | recreate-lstm | recreate-dense; repeatable"
+MODEL_HELP = "dense | cnn | convlstm | all (the three classifiers) | recreate-lstm | recreate-dense | recreate-diffusion; repeatable"
 
 
 def _model_names(models: list[str]) -> list[str]:
