@@ -452,3 +452,22 @@ def test_maps_file_is_byte_stable(tmp_path: Path) -> None:
 
 def test_errors_are_genrelab_errors() -> None:
     assert issubclass(FolderInUseError, GenrelabError)
+
+
+def test_second_extract_into_a_locked_folder_says_so(holder, tiny_corpus: Path) -> None:
+    run, proc = holder
+    out = run / "features.csv"
+    r = CliRunner().invoke(app, ["extract", str(tiny_corpus), "-o", str(out), "--no-progress"])
+    assert r.exit_code == 2 and "in use by another genrelab process" in one_line_error(r)
+    assert not out.exists()
+
+
+def test_extract_removes_temporaries_left_by_a_killed_run(tiny_corpus: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    stale = out_dir / ".features.abcd1234.tmp.csv"
+    stale.write_text("half a table")
+    os.utime(stale, (0, 0))  # from long before this process started
+    r = CliRunner().invoke(app, ["extract", str(tiny_corpus), "-o", str(out_dir / "features.csv"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert not stale.exists() and (out_dir / "features.csv").is_file()

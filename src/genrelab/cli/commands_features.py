@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from genrelab.cli import app
+from genrelab.io import folder_lock, remove_stale_temporaries
+
+_STARTED = time.time()  # temporaries older than this were left by an earlier, killed process
 
 
 @app.command()
@@ -41,13 +45,15 @@ def extract(
         dataset = discover(data)
         clips = list(dataset.clips)
         pre_skipped = [(str(p), r) for p, r in dataset.skipped]
-    table = extract_table(
-        clips, segment=segment, workers=workers, scheduler=scheduler, out=out, maps_dir=maps, progress=progress
-    )
-    skipped = pre_skipped + list(table.attrs.get("skipped", []))
     skipped_csv = out.parent / "skipped.csv"
-    if pre_skipped:
-        write_skipped(skipped, skipped_csv)
+    with folder_lock(out.parent, what="output folder"):  # a second extract into it stops at once
+        remove_stale_temporaries(out.parent, older_than=_STARTED)  # left by a killed run
+        table = extract_table(
+            clips, segment=segment, workers=workers, scheduler=scheduler, out=out, maps_dir=maps, progress=progress
+        )
+        skipped = pre_skipped + list(table.attrs.get("skipped", []))
+        if pre_skipped:
+            write_skipped(skipped, skipped_csv)
     n_clips = int(table.attrs.get("n_clips", 0))
     if len(table) == 0:
         first = f"; the first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
