@@ -210,3 +210,17 @@ def test_real_gtzan_au_clips(gtzan_dir: Path) -> None:
         assert y.dtype == np.float32 and y.shape == (lengths[f"{genre}.00000.wav"],)
         assert seconds == pytest.approx(y.size / SR)
         assert 0.0 < np.max(np.abs(y)) <= 1.0
+
+
+def test_samples_that_overflow_when_mixed_are_an_audio_error(tmp_path) -> None:
+    """Finite float samples near the float32 limit overflow in the mono mix-down: one reason, no inf output."""
+    import soundfile as sf
+
+    from genrelab.audio import load
+    from genrelab.errors import AudioError
+
+    path = tmp_path / "huge.wav"
+    y = np.full((4096, 2), 3.0e38, dtype=np.float32)
+    sf.write(path, y, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match="overflow"):
+        load(path, sr=22050)

@@ -81,6 +81,10 @@ def load(
         y = y.mean(axis=0)
     if sr is not None and native_sr != sr:
         y = resample(y, orig_sr=native_sr, target_sr=sr)
+    if not np.all(np.isfinite(y)):  # finite samples near the float32 limit overflow when mixed or resampled
+        raise AudioError(f"{path}: samples too large to mix or resample (they overflow float32)")
+    if y.shape[-1] == 0:
+        raise AudioError(f"{path}: contains no samples at {sr} Hz")
     rate = sr if sr is not None else native_sr
     n = y.shape[-1]
     if min_duration and n < min_duration * rate:
