@@ -286,3 +286,22 @@ def test_block_loop_is_bit_identical_for_any_threads_and_runs(monkeypatch, n_fft
     for key, (y, y_refined) in outs.items():
         np.testing.assert_array_equal(y.view(np.uint32), ref[0].view(np.uint32), err_msg=str(key))
         np.testing.assert_array_equal(y_refined.view(np.uint32), ref[1].view(np.uint32), err_msg=str(key))
+
+
+def test_starved_threads_step_aside_and_the_result_stays(monkeypatch) -> None:
+    """Threads that find themselves starved of CPU (here: all of them, always) stop taking tasks
+    until one is left; it finishes the clip, with the same bits as one thread."""
+    from genrelab.invert import blocks
+
+    S = torch.from_numpy(np.random.default_rng(4).random((1, 513, 300)).astype(np.float32))
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
+        monkeypatch.setattr(blocks, "_STARVED", 2.0)
+        monkeypatch.setattr(blocks, "_STARVED_AFTER", 0.0)
+        torch.set_num_threads(3)
+        y = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
+    finally:
+        torch.set_num_threads(old)
+    np.testing.assert_array_equal(y.view(np.uint32), ref.view(np.uint32))

@@ -378,8 +378,9 @@ def _hpss_waveforms(
     """
     mag_t = _scratch("mag_t", mag.shape[::-1], np.float32)
     mag_t[...] = mag.T
-    harm = median_filter_columns(mag, size=kernel_size, out=_scratch("harm", mag.shape, np.float32))  # (t, f), along time
-    perc = median_filter_columns(mag_t, size=kernel_size, out=_scratch("perc", mag_t.shape, np.float32))  # (f, t), along frequency
+    # both filters along axis 0 (vectorised across columns): harm (t, f) along time, perc (f, t) along frequency
+    harm = median_filter_columns(mag, size=kernel_size, out=_scratch("harm", mag.shape, np.float32))
+    perc = median_filter_columns(mag_t, size=kernel_size, out=_scratch("perc", mag_t.shape, np.float32))
     Dh = _scratch("Dh", D.shape, np.complex64)
     lost = K.harmonic_mask(D, harm, perc, TINY32, Dh)
     if lost:
