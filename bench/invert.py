@@ -7,17 +7,23 @@ of genrelab with ``refine=0`` (plain fast Griffin-Lim, librosa's algorithm).
 
     .venv/bin/python bench/invert.py            # 3 real 30 s clips, a batch of 8 x 3 s, synthetic
     .venv/bin/python bench/invert.py --quick    # 1 real 10 s clip, a batch of 4 x 3 s, synthetic 3 s
+    .venv/bin/python bench/invert.py --threads 2,1 --busy   # each thread count, quiet and one core busy
 
 Real clips come from ../shared/gtzan/genres (skipped when absent). Torch threads are left as
-set (``--threads N`` sets them); librosa runs with numpy's own threading. The machine is a VM
-whose speed drifts, so librosa and genrelab alternate over ``--repeat`` rounds and each keeps its
+set (``--threads N`` sets them; ``--threads 2,1`` times genrelab at each count); librosa runs with
+numpy's own threading. With ``--busy`` every case is timed twice: quiet, then with a separate
+spinning Python process keeping one core busy (another user's job). The machine is a VM whose
+speed drifts, so librosa and genrelab alternate over ``--repeat`` rounds and each keeps its
 fastest; errors are from the last round.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import genrelab  # noqa: F401  (before torch: sets OMP_WAIT_POLICY=PASSIVE)
@@ -60,48 +66,75 @@ def synthetic(kind: str, seconds: float, seed: int = 0) -> np.ndarray:
     return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-def run_case(name: str, mfccs: list[np.ndarray], batched: bool, repeat: int = 2) -> dict:
-    """Time librosa clip by clip and ours (one batch call or clip by clip) on the same MFCCs, in
-    ``repeat`` interleaved rounds (librosa, then ours); each keeps its fastest round."""
-    # warm-up: caches the mel basis, the pseudo-inverse, numba kernels, and every thread's FFTW plans
-    mfcc_to_audio(mfccs[0][:, :400])
-    mfcc_to_audio(np.stack([mfccs[0][:, :16]] * 4))
-    t_lib = c_lib = t_ours = c_ours = np.inf
+@contextmanager
+def busy_core(on: bool):
+    """While active (and ``on``), a separate Python process spins on one core."""
+    if not on:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it get going
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def run_case(name: str, mfccs: list[np.ndarray], batched: bool, threads: list[int], repeat: int = 2) -> list[dict]:
+    """Time librosa clip by clip and ours (one batch call or clip by clip, at each torch thread count)
+    on the same MFCCs, in ``repeat`` interleaved rounds (librosa, then ours at each count); each keeps
+    its fastest round. One row per thread count."""
+    for t in threads:  # warm-up: mel basis, pseudo-inverse, numba kernels, every thread's FFTW plans
+        torch.set_num_threads(t)
+        mfcc_to_audio(mfccs[0][:, :400])
+        mfcc_to_audio(np.stack([mfccs[0][:, :16]] * 4))
+    t_lib = c_lib = np.inf
+    t_ours = dict.fromkeys(threads, np.inf)
+    c_ours = dict.fromkeys(threads, np.inf)
+    ys: dict[int, list[np.ndarray]] = {}
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         ys_lib = [librosa.feature.inverse.mfcc_to_audio(m, n_mels=N_MELS, n_fft=N_FFT, hop_length=HOP, n_iter=N_ITER)
                   for m in mfccs]
         t_lib = min(t_lib, (time.perf_counter() - t0) / len(mfccs))
         c_lib = min(c_lib, (time.process_time() - c0) / len(mfccs))
-        t0, c0 = time.perf_counter(), time.process_time()
-        if batched:
-            ys = list(mfcc_to_audio(np.stack(mfccs), n_iter=N_ITER, n_mels=N_MELS))
-        else:
-            ys = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS) for m in mfccs]
-        t_ours = min(t_ours, (time.perf_counter() - t0) / len(mfccs))
-        c_ours = min(c_ours, (time.process_time() - c0) / len(mfccs))
+        for t in threads:
+            torch.set_num_threads(t)
+            t0, c0 = time.perf_counter(), time.process_time()
+            if batched:
+                ys[t] = list(mfcc_to_audio(np.stack(mfccs), n_iter=N_ITER, n_mels=N_MELS))
+            else:
+                ys[t] = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS) for m in mfccs]
+            t_ours[t] = min(t_ours[t], (time.perf_counter() - t0) / len(mfccs))
+            c_ours[t] = min(c_ours[t], (time.process_time() - c0) / len(mfccs))
     ys_plain = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS, refine=0) for m in mfccs]
-    return {
+    err_lib = np.mean([round_trip(y, m) for y, m in zip(ys_lib, mfccs)])
+    err_plain = np.mean([round_trip(y, m) for y, m in zip(ys_plain, mfccs)])
+    return [{
         "case": name,
         "clips": len(mfccs),
+        "threads": t,
         "t_lib": t_lib,
-        "t_ours": t_ours,
+        "t_ours": t_ours[t],
         "c_lib": c_lib,
-        "c_ours": c_ours,
-        "err_lib": np.mean([round_trip(y, m) for y, m in zip(ys_lib, mfccs)]),
-        "err_ours": np.mean([round_trip(y, m) for y, m in zip(ys, mfccs)]),
-        "err_plain": np.mean([round_trip(y, m) for y, m in zip(ys_plain, mfccs)]),
-    }
+        "c_ours": c_ours[t],
+        "err_lib": err_lib,
+        "err_ours": np.mean([round_trip(y, m) for y, m in zip(ys[t], mfccs)]),
+        "err_plain": err_plain,
+    } for t in threads]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    parser.add_argument("--threads", default=None,
+                        help="torch thread counts to time genrelab at, e.g. 2,1 (default: leave as is)")
+    parser.add_argument("--busy", action="store_true",
+                        help="time every case quiet and again with a spinning process keeping one core busy")
     parser.add_argument("--repeat", type=int, default=2, help="interleaved timing rounds; the fastest of each is kept")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
     long_s, n_long, n_batch, syn_s = (10.0, 1, 4, 3.0) if args.quick else (30.0, 3, 8, 10.0)
 
     cases: list[tuple[str, list[np.ndarray], bool]] = []
@@ -116,14 +149,19 @@ def main() -> None:
     for kind in ("chord", "noise", "clicks"):
         cases.append((f"{kind} {syn_s:g} s", [mfcc_of(synthetic(kind, syn_s))], False))
 
-    rows = [run_case(*c, repeat=1 if args.quick else args.repeat) for c in cases]
-    print(f"\nMFCC -> audio, n_mfcc={N_MFCC}, n_mels={N_MELS}, n_iter={N_ITER}; torch threads "
-          f"{torch.get_num_threads()}; librosa {librosa.__version__}, torch {torch.__version__}\n")
-    print("| case | clips | wall s/clip librosa / genrelab | wall speed-up | CPU s/clip librosa / genrelab "
-          "| CPU speed-up | librosa error | genrelab error | genrelab refine=0 error |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for busy in (False, True) if args.busy else (False,):
+        with busy_core(busy):
+            for c in cases:
+                rows += [dict(r, load="one core busy" if busy else "quiet")
+                         for r in run_case(*c, threads, repeat=1 if args.quick else args.repeat)]
+    print(f"\nMFCC -> audio, n_mfcc={N_MFCC}, n_mels={N_MELS}, n_iter={N_ITER}; "
+          f"librosa {librosa.__version__}, torch {torch.__version__}\n")
+    print("| load | case | clips | threads | wall s/clip librosa / genrelab | wall speed-up | CPU s/clip librosa / "
+          "genrelab | CPU speed-up | librosa error | genrelab error | genrelab refine=0 error |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['case']} | {r['clips']} | {r['t_lib']:.3f} / {r['t_ours']:.3f} | "
+        print(f"| {r['load']} | {r['case']} | {r['clips']} | {r['threads']} | {r['t_lib']:.3f} / {r['t_ours']:.3f} | "
               f"{r['t_lib'] / r['t_ours']:.1f}x | {r['c_lib']:.3f} / {r['c_ours']:.3f} | "
               f"{r['c_lib'] / r['c_ours']:.1f}x | "
               f"{r['err_lib']:.4f} | {r['err_ours']:.4f} | {r['err_plain']:.4f} |")

@@ -253,3 +253,54 @@ def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:
             griffin_lim.griffinlim(S, n_iter=2, n_fft=512, hop_length=128)
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("n_fft, hop, frames", [(1024, 256, 60), (1024, 300, 45), (512, 64, 90)])
+def test_block_loop_is_bit_identical_for_any_threads_and_runs(monkeypatch, n_fft: int, hop: int, frames: int) -> None:
+    """Each run's overlap-add buffer starts from the partial sums of the run before, so every sample
+    is summed in one order and the audio is the same bits whatever the threads and the cut points,
+    for a batch and with the mel refinement."""
+    from genrelab.invert import blocks
+
+    monkeypatch.setattr(blocks, "_MIN_RUN", 8)
+    monkeypatch.setattr(blocks, "_ROWS", 8)
+    S = torch.from_numpy(np.random.default_rng(frames).random((2, n_fft // 2 + 1, frames)).astype(np.float32))
+    m = _mfcc(_chord(1.0) + _noise(1.0))  # (20, 44)
+    plain_griffinlim = blocks.griffinlim_blocks
+    outs = {}
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            for runs in (None, 1, 2, 5):
+                monkeypatch.setattr(griffin_lim, "griffinlim_blocks",
+                                    lambda *a, runs=runs, **k: plain_griffinlim(*a, runs=runs, **k))
+                outs[threads, runs] = (
+                    griffin_lim.griffinlim(S, n_iter=4, n_fft=n_fft, hop_length=hop, seed=3).numpy(),
+                    mfcc_to_audio(m, n_iter=6, refine=2, n_fft=n_fft, hop_length=hop),
+                )
+    finally:
+        torch.set_num_threads(old)
+    ref = outs[1, 1]
+    for key, (y, y_refined) in outs.items():
+        np.testing.assert_array_equal(y.view(np.uint32), ref[0].view(np.uint32), err_msg=str(key))
+        np.testing.assert_array_equal(y_refined.view(np.uint32), ref[1].view(np.uint32), err_msg=str(key))
+
+
+def test_starved_threads_step_aside_and_the_result_stays(monkeypatch) -> None:
+    """Threads that find themselves starved of CPU (here: all of them, always) stop taking tasks
+    until one is left; it finishes the clip, with the same bits as one thread."""
+    from genrelab.invert import blocks
+
+    S = torch.from_numpy(np.random.default_rng(4).random((1, 513, 300)).astype(np.float32))
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
+        monkeypatch.setattr(blocks, "_STARVED", 2.0)
+        monkeypatch.setattr(blocks, "_STARVED_AFTER", 0.0)
+        torch.set_num_threads(3)
+        y = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
+    finally:
+        torch.set_num_threads(old)
+    np.testing.assert_array_equal(y.view(np.uint32), ref.view(np.uint32))

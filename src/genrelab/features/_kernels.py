@@ -387,14 +387,14 @@ def harmonic_mask(D, harm, perc, tiny, out):  # pragma: no cover - compiled
     """``out = D * M_h`` (librosa's power-2 soft mask, complex64); returns True if a bin had both
     medians ~0 while ``D`` is non-zero (then the percussive part is not ``D - D*M_h``).
 
-    ``harm [shape=(f, t)]`` (time-filtered, transposed), ``perc [shape=(t, f)]``.
+    ``harm [shape=(t, f)]`` (time-filtered), ``perc [shape=(f, t)]`` (frequency-filtered, transposed).
     """
     t, f = D.shape
     lost = False
     for i in range(t):
         for j in range(f):
-            h = harm[j, i]
-            p = perc[i, j]
+            h = harm[i, j]
+            p = perc[j, i]
             z = h if h > p else p
             if z < tiny:
                 out[i, j] = 0

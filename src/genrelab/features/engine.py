@@ -33,7 +33,7 @@ from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
-from genrelab.features.median import median_filter_rows
+from genrelab.features.median import median_filter_columns
 
 TINY32 = float(np.finfo(np.float32).tiny)
 _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power stay in cache;
@@ -378,8 +378,9 @@ def _hpss_waveforms(
     """
     mag_t = _scratch("mag_t", mag.shape[::-1], np.float32)
     mag_t[...] = mag.T
-    harm = median_filter_rows(mag_t, size=kernel_size)  # (f, t), along time
-    perc = median_filter_rows(mag, size=kernel_size)  # (t, f), along frequency
+    # both filters along axis 0 (vectorised across columns): harm (t, f) along time, perc (f, t) along frequency
+    harm = median_filter_columns(mag, size=kernel_size, out=_scratch("harm", mag.shape, np.float32))
+    perc = median_filter_columns(mag_t, size=kernel_size, out=_scratch("perc", mag_t.shape, np.float32))
     Dh = _scratch("Dh", D.shape, np.complex64)
     lost = K.harmonic_mask(D, harm, perc, TINY32, Dh)
     if lost:
