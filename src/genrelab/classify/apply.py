@@ -11,51 +11,86 @@ from genrelab.classify.classifier import Classifier, default_model, trained_clas
 from genrelab.classify.inputs import inputs_for
 from genrelab.classify.training import FirstSplit, write_plots
 from genrelab.constants import SR
-from genrelab.errors import DatasetError, GenrelabError, ParameterError
+from genrelab.errors import AudioError, DatasetError, GenrelabError, ParameterError
 from genrelab.metrics import confusion, split_scores, summarise, track_proba
 from genrelab.models import get_spec
 from genrelab.rundir import RunDir, RunPath
 
 __all__ = ["predict_files", "evaluate_classifiers"]
 
+#: Shortest audio ``predict`` classifies (seconds): one MFCC window of the maps models.
+MIN_PREDICT_SECONDS = 3.0
+
 
 def predict_files(
-    run_dir: RunPath, files: Sequence[Path], *, model: str | None = None, top: int = 3, device: str = "cpu"
+    run_dir: RunPath,
+    files: Sequence[Path],
+    *,
+    model: str | None = None,
+    top: int = 3,
+    device: str = "cpu",
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> list[dict]:
     """Classify audio files; one dict per file, in order.
 
     Success: ``{"file", "genre", "probabilities": {genre: p, ...} (all classes, descending),
-    "top": [[genre, p], ...] (``top`` of them), "model"}``. A file that cannot be used gives
-    ``{"file", "error": reason}`` and the others go on. ``model`` None picks the trained
-    classifier with the best reported accuracy.
+    "top": [[genre, p], ...] (``top`` of them), "model", "offset", "duration", "seconds" (the
+    length of the audio read), "windows" (model inputs averaged: 3 s MFCC windows for a maps
+    model, 1 for the whole-file features)}`` plus ``"note"`` when several windows were averaged.
+    ``offset``/``duration`` (seconds) read that part of each file. A file that cannot be used
+    (shorter than 3 s among them) gives ``{"file", "error": reason}`` and the others go on.
+    ``model`` None picks the trained classifier with the best reported accuracy.
     """
-    from genrelab.audio import load
+    from genrelab.features.table import check_span
 
     run = RunDir(run_dir).require()
     if not isinstance(top, int) or top < 1:
         raise ParameterError(f"top={top!r} must be a positive integer")
+    check_span(offset, duration)
     clf = Classifier.load(run, model or default_model(run), device=device)
     results = []
     for f in files:
         try:
-            y = load(f, sr=SR, min_duration=3.0)
-            p = clf.predict_proba_audio(y, sr=SR)
+            row = _predict_one(clf, Path(f), offset=offset, duration=duration, top=top)
         except GenrelabError as exc:
             msg = str(exc)
-            results.append({"file": str(f), "error": msg if str(f) in msg else f"{f}: {msg}"})
-            continue
-        order = np.argsort(-p, kind="stable")
-        probs = {clf.labels[i]: float(p[i]) for i in order}
-        results.append(
-            {
-                "file": str(f),
-                "genre": clf.labels[order[0]],
-                "probabilities": probs,
-                "top": [[clf.labels[i], float(p[i])] for i in order[:top]],
-                "model": clf.name,
-            }
-        )
+            row = {"file": str(f), "error": msg if str(f) in msg else f"{f}: {msg}"}
+        results.append(row)
     return results
+
+
+def _predict_one(clf: Classifier, f: Path, *, offset: float, duration: float | None, top: int) -> dict:
+    """The prediction dict of one file (see :func:`predict_files`); GenrelabError when unusable."""
+    from genrelab.audio import load
+
+    y = load(f, sr=SR, offset=offset, duration=duration)
+    seconds = y.size / SR
+    part = f" from {offset:g} s" if offset else ""
+    if seconds < MIN_PREDICT_SECONDS:
+        need = (
+            f"classifies {MIN_PREDICT_SECONDS:g} s MFCC windows and needs at least one"
+            if clf.kind == "maps"
+            else f"needs at least {MIN_PREDICT_SECONDS:g} s"
+        )
+        raise AudioError(f"{f}: too short ({seconds:.2f} s read{part}); the {clf.name} model {need}")
+    x = clf.audio_inputs(y, SR)
+    p = clf.proba(x).mean(0)
+    order = np.argsort(-p, kind="stable")
+    row = {
+        "file": str(f),
+        "genre": clf.labels[order[0]],
+        "probabilities": {clf.labels[i]: float(p[i]) for i in order},
+        "top": [[clf.labels[i], float(p[i])] for i in order[:top]],
+        "model": clf.name,
+        "offset": float(offset),
+        "duration": None if duration is None else float(duration),
+        "seconds": round(float(seconds), 3),
+        "windows": int(len(x)),
+    }
+    if len(x) > 1:
+        row["note"] = f"mean of the probabilities of {len(x)} windows of 3 s (as track accuracy votes)"
+    return row
 
 
 def _set_name(data: Path) -> str:

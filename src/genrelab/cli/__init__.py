@@ -96,6 +96,18 @@ def main() -> None:
         sys.exit(2)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from genrelab import __version__
+
+        typer.echo(f"genrelab {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """genrelab: features, classifiers (dense, cnn, convlstm), recreation, PCA and an HTML report."""

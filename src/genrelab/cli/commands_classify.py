@@ -127,7 +127,7 @@ def evaluate(
     data: Path = typer.Argument(..., help="audio folder or feature CSV; every row is test data"),
     model: list[str] | None = typer.Option(None, "--model", "-m", help="classifier(s); default: all trained"),
     device: str | None = typer.Option(None, help="cpu | cuda"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Score trained classifiers on another set; writes metrics/<model>.<set>.json."""
     from rich.console import Console
@@ -150,14 +150,22 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
-    files: list[Path] = typer.Argument(..., help="audio files, at least 3 s each"),
+    files: list[Path] = typer.Argument(..., help="audio files, at least 3 s each (of the part read)"),
     model: str | None = typer.Option(
         None, "--model", "-m", help="default: the trained classifier with the best accuracy"
     ),
-    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {file, genre, probabilities}"),
+    offset: float = typer.Option(0.0, "--offset", help="start reading each file this many seconds in"),
+    duration: float | None = typer.Option(None, "--duration", help="read at most this many seconds of each file"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print a JSON list of {file, genre, probabilities, offset, duration, seconds, ...}"
+    ),
     device: str | None = typer.Option(None, help="cpu | cuda"),
 ) -> None:
-    """Top three genres per audio file. A bad file prints its reason; exit 1 if any file failed."""
+    """Top three genres per audio file. A bad file prints its reason; exit 1 if any file failed.
+
+    A file longer than the model's 3 s window (cnn, convlstm) gets the mean of its windows'
+    probabilities; the output says so and gives the seconds read.
+    """
     from rich.console import Console
 
     from genrelab.classify import predict_files
@@ -166,13 +174,11 @@ def predict(
         from genrelab.models import get_spec
 
         get_spec(model)
-    results = predict_files(run_dir, files, model=model, device=pick_device(device))
+    results = predict_files(run_dir, files, model=model, device=pick_device(device), offset=offset, duration=duration)
     failed = [r for r in results if "error" in r]
     if as_json:
         rows = [
-            {"file": r["file"], "error": r["error"]}
-            if "error" in r
-            else {"file": r["file"], "genre": r["genre"], "probabilities": r["probabilities"]}
+            {"file": r["file"], "error": r["error"]} if "error" in r else {k: v for k, v in r.items() if k != "top"}
             for r in results
         ]
         typer.echo(json.dumps(rows, indent=2))
@@ -183,6 +189,9 @@ def predict(
                 typer.secho(f"error: {r['error']}", err=True, fg=typer.colors.RED)
             else:
                 tops = ", ".join(f"{g} {p:.1%}" for g, p in r["top"])
-                console.print(f"{r['file']}: [bold]{r['genre']}[/bold] ({tops})")
+                note = f"; {r['note']}" if "note" in r else ""
+                console.print(
+                    f"{r['file']}: [bold]{r['genre']}[/bold] ({tops}; {r['seconds']:.1f} s{note})", highlight=False
+                )
     if failed:
         raise typer.Exit(1)

@@ -26,12 +26,16 @@ def extract(
     workers: int = typer.Option(1, "--workers", help="Local worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port."),
     maps: Path | None = typer.Option(None, "--maps", help="Also write MFCC maps to DIR/maps.npz."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    offset: float = typer.Option(0.0, "--offset", help="Start reading each file this many seconds in."),
+    duration: float | None = typer.Option(None, "--duration", help="Read at most this many seconds of each file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", hidden=True),  # the old spelling
 ) -> None:
     """Extract the 57 GTZAN features in the public CSV layout (resumes into the same output).
 
     Exits with an error (code 2) when no clip gave a row; skipped.csv still lists why.
     """
+    show = (not quiet) if progress is None else (progress and not quiet)
     from genrelab.data.gtzan import discover
     from genrelab.errors import DatasetError
     from genrelab.features import extract_table
@@ -49,7 +53,15 @@ def extract(
     with folder_lock(out.parent, what="output folder"):  # a second extract into it stops at once
         remove_stale_temporaries(out.parent, older_than=_STARTED)  # left by a killed run
         table = extract_table(
-            clips, segment=segment, workers=workers, scheduler=scheduler, out=out, maps_dir=maps, progress=progress
+            clips,
+            segment=segment,
+            workers=workers,
+            scheduler=scheduler,
+            out=out,
+            maps_dir=maps,
+            progress=show,
+            offset=offset,
+            duration=duration,
         )
         skipped = pre_skipped + list(table.attrs.get("skipped", []))
         if pre_skipped:

@@ -90,12 +90,15 @@ def prepare(
         dataset.clips, settings=settings, workers=workers, cache_dir=out / "cache", progress=progress
     )
     skipped = [(str(p), r) for p, r in dataset.skipped] + result.skipped
+    write_skipped(skipped, out / "skipped.csv")  # first: the error below points to it
     if result.table.empty:
-        raise DatasetError(f"no clip of {data} could be used ({len(skipped)} skipped; see {out / 'skipped.csv'})")
+        first = f"; the first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DatasetError(
+            f"no clip of {data} could be used ({len(skipped)} skipped; see {out / 'skipped.csv'}){first}"
+        )
     write_table(result.table, out / "features.csv")
     clips = pd.DataFrame(result.clips, columns=["filename", "track", "label", "path"])
     write_with(out / "clips.csv", lambda tmp: clips.to_csv(tmp, index=False))
-    write_skipped(skipped, out / "skipped.csv")
     if result.maps is not None:
         save_maps(out / "maps.npz", result.maps)
     return FeatureSet(

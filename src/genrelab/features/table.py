@@ -48,9 +48,14 @@ class Settings:
     segment: float | None = None  # table rows per segment of this many seconds, or per clip
     maps_segment: float | None = None  # MFCC maps per segment of this many seconds; 0 = per clip; None = none
     table: bool = True  # compute the feature rows (False: maps only)
+    offset: float = 0.0  # seconds skipped at the start of each file
+    duration: float | None = None  # seconds read from each file (None: to the end)
 
     def key(self) -> str:
-        return json.dumps({"v": _CACHE_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if not self.offset and self.duration is None:  # whole files: the key of caches written before
+            del fields["offset"], fields["duration"]
+        return json.dumps({"v": _CACHE_VERSION, **fields}, sort_keys=True)
 
 
 @dataclass
@@ -96,7 +101,7 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 
 def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[str, Any]:
     try:
-        y = load(path, sr=s.sr)
+        y = load(path, sr=s.sr, offset=s.offset, duration=s.duration)
     except AudioError as exc:
         return {"error": _reason(str(exc), path)}
     need = max([MIN_SECONDS] + [v for v in (s.segment, s.maps_segment) if v])
@@ -151,6 +156,18 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
         frames = min(m.shape[1] for m in maps_list)
         maps = np.stack([m[:, :frames] for m in maps_list]).astype(np.float32)
     return {"rows": rows, "maps": maps, "map_segments": map_segments, "length": int(y.size), "notes": notes}
+
+
+def check_span(offset: float, duration: float | None) -> None:
+    """ParameterError unless ``offset >= 0`` and ``duration`` is None or ``> 0`` (seconds, finite)."""
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    if not (number(offset) and offset >= 0):
+        raise ParameterError(f"offset={offset!r} must be a number of seconds >= 0")
+    if duration is not None and not (number(duration) and duration > 0):
+        raise ParameterError(f"duration={duration!r} must be a positive number of seconds")
 
 
 def _finite(feats: dict[str, float], m: np.ndarray | None) -> bool:
@@ -293,6 +310,7 @@ def run_extraction(
         raise ParameterError(f"workers={workers!r} must be a positive integer")
     workers = int(workers)
     check_workers(workers)
+    check_span(settings.offset, settings.duration)
     for name in ("segment", "maps_segment"):
         v = getattr(settings, name)
         if v is not None and not (v == 0 and name == "maps_segment") and not (v >= MIN_SECONDS):
@@ -407,6 +425,8 @@ def extract_table(
     hop_length: int = 512,
     n_mfcc: int = 20,
     cache_dir: Path | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> pd.DataFrame:
     """The feature table of ``clips`` (Clips or paths) in the public GTZAN CSV layout.
 
@@ -415,7 +435,8 @@ def extract_table(
     table is written there (CSV + ``.parquet``), with ``skipped.csv`` beside it, and finished
     clips are cached in ``cache_dir`` (default ``out.parent / "cache"``) so a rerun resumes.
     With ``maps_dir`` the MFCC maps (per segment, or per clip cropped to the shortest clip)
-    go to ``maps_dir/maps.npz``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
+    go to ``maps_dir/maps.npz``. ``offset``/``duration`` (seconds) take that part of each file
+    (the cache is keyed on them). ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
     otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
     pairs), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
     ``workers`` above :func:`genrelab.features.workers.max_workers` is a :class:`ParameterError`; an OSError while
@@ -423,6 +444,7 @@ def extract_table(
     """
     if segment is not None and segment <= 0:
         raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
+    check_span(offset, duration)
     settings = Settings(
         sr=sr,
         n_fft=n_fft,
@@ -430,6 +452,8 @@ def extract_table(
         n_mfcc=n_mfcc,
         segment=segment,
         maps_segment=(segment or 0) if maps_dir is not None else None,
+        offset=float(offset),
+        duration=None if duration is None else float(duration),
     )
     out = Path(out) if out is not None else None
     if cache_dir is None and out is not None:
