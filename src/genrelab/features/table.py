@@ -13,8 +13,6 @@ at most 64) and exit when the process that started them dies (see that module).
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -25,11 +23,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from genrelab.errors import AudioError, DatasetError, ParameterError
+from genrelab.errors import AudioError, ParameterError
 from genrelab.features.columns import feature_columns
 from genrelab.features.maps import MapSet, save_maps
 from genrelab.features.workers import check_workers, run_local
-from genrelab.io import atomic_path, write_with
+from genrelab.features.writing import write_skipped, write_table, writing
+from genrelab.io import write_with
 from genrelab.progress import track
 
 #: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
@@ -219,33 +218,8 @@ def _cache_write(file: Path, result: dict[str, Any]) -> None:
     arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
     if result.get("maps") is not None:
         arrays["maps"] = result["maps"]
-    with _writing(file):
+    with writing(file):
         write_with(file, lambda tmp: np.savez(tmp, **arrays))
-
-
-@contextlib.contextmanager
-def _writing(target: Path) -> Iterator[None]:
-    """Turn an OSError while writing ``target`` (a full disk, no permission) into one sentence.
-
-    The writes are atomic (:mod:`genrelab.io`), so a failed one leaves no partial file; the
-    message names the folder, which exists, rather than the file, which was not written.
-    """
-    try:
-        yield
-    except OSError as exc:
-        code = errno.errorcode.get(exc.errno or 0, "")
-        why = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise DatasetError(
-            f"could not write {target.name} in {_existing(target.parent)}: {why}"
-            + (f" ({code})" if code else "")
-            + "; nothing partial was left there, and clips finished before are cached for a rerun"
-        ) from None
-
-
-def _existing(folder: Path) -> Path:
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -392,25 +366,6 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
     )
 
 
-def write_table(table: pd.DataFrame, out: Path) -> None:
-    """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically, both or neither.
-
-    An OSError (a full disk) is a :class:`DatasetError` in one sentence and leaves the old
-    files, if any, as they were.
-    """
-    out = Path(out)
-    with _writing(out), atomic_path(out) as csv_tmp, atomic_path(out.with_suffix(".parquet")) as pq_tmp:
-        table.to_csv(csv_tmp, index=False)
-        table.to_parquet(pq_tmp, index=False)
-
-
-def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
-    """``skipped.csv``: one row per skipped file (or segment) with its reason."""
-    df = pd.DataFrame(skipped, columns=["path", "reason"])
-    with _writing(Path(out)):
-        write_with(out, lambda tmp: df.to_csv(tmp, index=False))
-
-
 def extract_table(
     clips: Sequence[Any],
     *,
@@ -470,7 +425,7 @@ def extract_table(
         write_table(result.table, out)
         write_skipped(result.skipped, out.parent / "skipped.csv")
     if maps_dir is not None and result.maps is not None:
-        with _writing(Path(maps_dir) / "maps.npz"):
+        with writing(Path(maps_dir) / "maps.npz"):
             save_maps(Path(maps_dir) / "maps.npz", result.maps)
     table = result.table
     table.attrs.update(

@@ -92,7 +92,7 @@ def train_diffusion(
     settings: dict[str, Any] | None = None,
 ) -> dict:
     """Train ``recreate-diffusion`` on the run's clips; write its checkpoint and metrics; return the metrics."""
-    from genrelab.train import group_holdout, save_checkpoint, train_epochs
+    from genrelab.train import group_holdout, save_checkpoint
 
     s = {**DEFAULTS, **(settings or {})}
     unknown = sorted(set(s) - set(DEFAULTS))
@@ -108,8 +108,83 @@ def train_diffusion(
     proj = fit_projection(mel[train], int(s["components"]))
     x = torch.from_numpy(proj.encode(mel))  # (N, k, 130)
     g = torch.from_numpy(y)
-    torch.manual_seed(seed)
     cfg = DiffusionConfig(n_mels=int(s["components"]), n_genres=len(labels))
+    ema, result, n_steps = _fit_ema(cfg, x, g, train, val, s, seed=seed, device=device, progress=progress)
+    extra = {
+        "mel_mean": proj.mean,
+        "mel_std": proj.std,
+        "basis": proj.basis,
+        "scale": proj.scale,
+        "mel_min": float(mel[train].min()),
+        "mel_max": float(mel[train].max()),
+        "val_tracks": sorted(set(tracks[val].tolist())),
+        "settings": s,
+        "frames": int(mel.shape[-1]),
+    }
+    save_checkpoint(
+        run.model(NAME), name=NAME, kind="recreation", model=ema, labels=labels, extra=extra, config=asdict(cfg)
+    )
+    metrics = {
+        "model": NAME,
+        "history": result.history,
+        "labels": labels,
+        "config": asdict(cfg),
+        "settings": s,
+        "n_train": int(len(train)),
+        "n_val": int(len(val)),
+        "n_excluded_tracks": len(exclude),
+        "val_loss_ema": result.history[-1].get("ema_val_loss") if result.history else None,
+        "optimiser_steps": n_steps,
+        "protocol": f"group holdout {val_fraction:g} of the tracks per genre",
+    }
+    run.write_metrics(NAME, metrics)
+    _plots(
+        MelGenerator(ema, {"name": NAME, "labels": labels, **extra}, device),
+        mel[val[0]],
+        labels[int(y[val[0]])],
+        result.history,
+        run,
+        seed=seed,
+    )
+    return metrics
+
+
+def _plots(
+    gen: "MelGenerator", real_mel: np.ndarray, genre: str, history: list[dict], run: RunDir, *, seed: int
+) -> None:
+    """``recreate-diffusion_mse.png`` (training curves) and ``recreate-diffusion_true_vs_synthetic.png``
+    (a held-out segment's MFCCs beside a generated segment of its genre)."""
+    from genrelab.dsp.filters import dct_basis
+    from genrelab.plots import save_figure
+    from genrelab.plots.recreate import mse_curves, real_vs_generated
+
+    curves = [{"epoch": h["epoch"], "train_loss": h["train_loss"], "val_loss": h.get("ema_val_loss")} for h in history]
+    save_figure(mse_curves(curves, title=NAME), run.plot(f"{NAME}_mse"))
+    real = dct_basis(real_mel.shape[0], N_MFCC).T.astype(np.float32) @ real_mel  # (20, F)
+    mfcc, _ = gen.generate([genre], frames=real_mel.shape[1], seed=seed)
+    save_figure(
+        real_vs_generated(real, mfcc[0], title=f"{NAME}: held-out {genre} segment vs generated"),
+        run.plot(f"{NAME}_true_vs_synthetic"),
+    )
+
+
+def _fit_ema(
+    cfg: DiffusionConfig,
+    x: torch.Tensor,
+    g: torch.Tensor,
+    train: np.ndarray,
+    val: np.ndarray,
+    s: dict[str, Any],
+    *,
+    seed: int,
+    device: str,
+    progress: bool,
+) -> tuple[MelDiffusion, Any, int]:
+    """Train through :func:`genrelab.train.train_epochs` on random crops of ``x (N, k, F)``; keep an
+    exponential moving average of the weights (validated each epoch). Returns ``(ema, FitResult, steps)``."""
+    from genrelab.train import train_epochs
+
+    torch.manual_seed(seed)
     model = MelDiffusion(cfg).to(device)
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=float(s["lr"]), weight_decay=0.0)
@@ -154,63 +229,7 @@ def train_diffusion(
         progress=progress,
         description=f"train {NAME}",
     )
-    ema.eval()
-    extra = {
-        "mel_mean": proj.mean,
-        "mel_std": proj.std,
-        "basis": proj.basis,
-        "scale": proj.scale,
-        "mel_min": float(mel[train].min()),
-        "mel_max": float(mel[train].max()),
-        "val_tracks": sorted(set(tracks[val].tolist())),
-        "settings": s,
-        "frames": int(mel.shape[-1]),
-    }
-    save_checkpoint(
-        run.model(NAME), name=NAME, kind="recreation", model=ema, labels=labels, extra=extra, config=asdict(cfg)
-    )
-    metrics = {
-        "model": NAME,
-        "history": result.history,
-        "labels": labels,
-        "config": asdict(cfg),
-        "settings": s,
-        "n_train": int(len(train)),
-        "n_val": int(len(val)),
-        "n_excluded_tracks": len(exclude),
-        "val_loss_ema": result.history[-1].get("ema_val_loss") if result.history else None,
-        "optimiser_steps": step[0],
-        "protocol": f"group holdout {val_fraction:g} of the tracks per genre",
-    }
-    run.write_metrics(NAME, metrics)
-    _plots(
-        MelGenerator(ema, {"name": NAME, "labels": labels, **extra}, device),
-        mel[val[0]],
-        labels[int(y[val[0]])],
-        result.history,
-        run,
-        seed=seed,
-    )
-    return metrics
-
-
-def _plots(
-    gen: "MelGenerator", real_mel: np.ndarray, genre: str, history: list[dict], run: RunDir, *, seed: int
-) -> None:
-    """``recreate-diffusion_mse.png`` (training curves) and ``recreate-diffusion_true_vs_synthetic.png``
-    (a held-out segment's MFCCs beside a generated segment of its genre)."""
-    from genrelab.dsp.filters import dct_basis
-    from genrelab.plots import save_figure
-    from genrelab.plots.recreate import mse_curves, real_vs_generated
-
-    curves = [{"epoch": h["epoch"], "train_loss": h["train_loss"], "val_loss": h.get("ema_val_loss")} for h in history]
-    save_figure(mse_curves(curves, title=NAME), run.plot(f"{NAME}_mse"))
-    real = dct_basis(real_mel.shape[0], N_MFCC).T.astype(np.float32) @ real_mel  # (20, F)
-    mfcc, _ = gen.generate([genre], frames=real_mel.shape[1], seed=seed)
-    save_figure(
-        real_vs_generated(real, mfcc[0], title=f"{NAME}: held-out {genre} segment vs generated"),
-        run.plot(f"{NAME}_true_vs_synthetic"),
-    )
+    return ema.eval(), result, step[0]
 
 
 class MelGenerator:

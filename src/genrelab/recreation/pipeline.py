@@ -117,6 +117,14 @@ def _guide_classifier(
     return None
 
 
+def _classifiers(run: RunDir, device: str) -> dict[str, Any]:
+    """Every trained classifier of the run, loaded (registry order)."""
+    from genrelab.classify import Classifier, trained_classifiers
+
+    names = [c for c in trained_classifiers(run.root) if c not in RECREATION_MODELS]
+    return {c: Classifier.load(run.root, c, device=device) for c in names}
+
+
 def _classifier_frames(clf: Any) -> int:
     """Frames per window the map classifier was trained on (130 for 3 s maps)."""
     frames = getattr(clf, "frames", None)
@@ -270,6 +278,47 @@ def _only_unseen(real: dict[str, dict[str, Clips]], tracks: set[str]) -> dict[st
     return out
 
 
+def _assemble(
+    *,
+    locals_: dict[str, Any],
+    generated: dict[str, dict[str, Clips]],
+    real: dict[str, dict[str, Clips]],
+    files: list[dict],
+    classifiers: dict[str, Any],
+    judge_clf: Any,
+    judge_test: set[str],
+    guide: str | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """fidelity.json: the settings, every classifier's reclassification, the judge's and the motion report."""
+    genres = locals_["genres"]
+    judged = {**generated, **_only_unseen(real, judge_test)}
+    judged_tracks = {t for c in judged["real"].values() for t in c.groups}
+    all_audio: Audio = {s: {g: c.audio for g, c in by.items()} for s, by in {**generated, **real}.items()}
+    return {
+        **locals_,
+        "sources": _sources(locals_["models"]),
+        "judge": {
+            **judge_sources(judge_clf, judged, genres, progress=progress),
+            "guide": guide,
+            "judged_real_tracks": sorted(judged_tracks),
+            "judged_real_tracks_not_on_its_test_side": sorted(judged_tracks - judge_test),
+        },
+        "motion": motion_report(judged, genres, mfcc_of=mfcc_of, progress=progress),
+        **reclassify(classifiers, all_audio, files, genres, progress=progress),
+    }
+
+
+def _sources(models: list[str]) -> dict[str, str]:
+    """What each source of fidelity.json is."""
+    return {
+        **{m: f"recreated by {MODEL_SHORT[m]}" for m in models},
+        "oracle": "real held-out excerpts -> MFCC -> mfcc_to_audio",
+        "oracle-mel": "real held-out excerpts -> log-mel (128 bands) -> mel_to_audio",
+        "real": "real held-out excerpts, unaltered",
+    }
+
+
 def recreate(
     run_dir: str | Path | RunDir,
     *,
@@ -292,22 +341,18 @@ def recreate(
     judge them with ``judge`` and write ``RUN/metrics/fidelity.json`` (schema in
     :mod:`genrelab.recreation`). Returns that dict.
 
-    ``models`` names ``lstm``/``dense`` (and any other recreation model of the registry); when
-    several are asked for, a missing one is skipped (recorded under ``"missing"``); none at all
-    is a DatasetError. ``prompt_frames`` real frames of a held-out segment start each clip of
-    the next-frame models (0: start from the genre's mean frame). ``guidance`` > 0 steers the
-    generated MFCCs with ``guide_model`` (``cnn``). ``judge`` (``convlstm``) is a map classifier
-    that is not the guide; only real clips on its test side are judged.
+    ``models``: short names of the registry's recreation models (a missing one is skipped when
+    several are asked for); ``prompt_frames`` real frames start the next-frame models' clips;
+    ``guidance`` > 0 steers their MFCCs with ``guide_model``; ``judge``, never the guide, judges
+    only real clips on its own test side.
     """
     run = RunDir(run_dir).require()
     genres, models = list(genres), list(models)
     _check_args(genres, models, per_genre, seconds, prompt_frames, guide_model, judge)
     recs, missing = _recreators(run, models, genres, prompt_frames, device)
     first = _first_next_frame(recs)
-    from genrelab.classify import Classifier, trained_classifiers
-
-    classifier_names = [c for c in trained_classifiers(run.root) if c not in RECREATION_MODELS]
-    classifiers = {c: Classifier.load(run.root, c, device=device) for c in classifier_names}
+    classifiers = _classifiers(run, device)
+    classifier_names = list(classifiers)
     guide_clf = _guide_classifier(run, classifiers, guidance, guide_model, genres)
     val_tracks = sorted({t for r in recs.values() for t in r.val_tracks})
     heldout, heldout_info = heldout_clips(run, genres, val_tracks, classifier_names, n=max(per_genre, 2))
@@ -328,37 +373,30 @@ def recreate(
         progress=progress,
     )
     real, real_files = _real_and_oracles(run, heldout, genres, seconds=seconds, device=device, progress=progress)
-    judged = {**generated, **_only_unseen(real, judge_test)}
-    judged_tracks = {t for c in judged["real"].values() for t in c.groups}
-    all_audio: Audio = {s: {g: c.audio for g, c in by.items()} for s, by in {**generated, **real}.items()}
-    result = {
-        "genres": genres,
-        "models": list(recs),
-        "missing": missing,
-        "per_genre": per_genre,
-        "seconds": seconds,
-        "temperature": temperature,
-        "guidance": guidance,
-        "prompt_frames": prompt_frames,
-        "seed": seed,
-        "sr": SR,
-        "classifiers": classifier_names,
-        "real_clips": heldout_info,
-        "sources": {
-            **{m: f"recreated by {MODEL_SHORT[m]}" for m in recs},
-            "oracle": "real held-out excerpts -> MFCC -> mfcc_to_audio",
-            "oracle-mel": "real held-out excerpts -> log-mel (128 bands) -> mel_to_audio",
-            "real": "real held-out excerpts, unaltered",
-        },
-        "judge": {
-            **judge_sources(judge_clf, judged, genres, progress=progress),
-            "guide": guide_model if guide_clf is not None else None,
-            "judged_real_tracks": sorted(judged_tracks),
-            "judged_real_tracks_not_on_its_test_side": sorted(judged_tracks - judge_test),
-        },
-        "motion": motion_report(judged, genres, mfcc_of=mfcc_of, progress=progress),
-        **reclassify(classifiers, all_audio, files + real_files, genres, progress=progress),
-    }
+    result = _assemble(
+        locals_=dict(
+            genres=genres,
+            models=list(recs),
+            missing=missing,
+            per_genre=per_genre,
+            seconds=seconds,
+            temperature=temperature,
+            guidance=guidance,
+            prompt_frames=prompt_frames,
+            seed=seed,
+            sr=SR,
+            classifiers=classifier_names,
+            real_clips=heldout_info,
+        ),
+        generated=generated,
+        real=real,
+        files=files + real_files,
+        classifiers=classifiers,
+        judge_clf=judge_clf,
+        judge_test=judge_test,
+        guide=guide_model if guide_clf is not None else None,
+        progress=progress,
+    )
     run.write_metrics("fidelity", result)
     return result
 

@@ -280,7 +280,7 @@ def _fit_one(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
-        seed=seed,  # fmt: skip
+        seed=seed,
         device=device,
         progress=progress,
         name=name,
@@ -309,7 +309,28 @@ def _fit_one(
     save_checkpoint(
         run.model(name), name=name, kind="recreation", model=model, labels=data.labels, extra=extra, config=asdict(cfg)
     )
-    metrics = {
+    metrics = _metrics(name, cfg, data, history, val_mse, persistence, lr=lr, batch_size=batch_size)
+    run.write_metrics(name, metrics)
+    rec = Recreator(model.eval(), {"name": name, "labels": data.labels, **extra}, device)
+    _training_plots(
+        rec, z_t[va[0]].numpy(), data.labels[int(data.y[va[0]])], history, run, seed=seed, baseline=persistence
+    )
+    return metrics
+
+
+def _metrics(
+    name: str,
+    cfg: RecreateConfig,
+    data: Segments,
+    history: list[dict],
+    val_mse: float,
+    persistence: float,
+    *,
+    lr: float,
+    batch_size: int,
+) -> dict[str, Any]:
+    """``metrics/<name>.json`` of a next-frame model."""
+    return {
         "model": name,
         "history": history,
         "val_mse": val_mse,
@@ -325,12 +346,6 @@ def _fit_one(
         "lr": lr,
         "batch_size": batch_size,
     }
-    run.write_metrics(name, metrics)
-    rec = Recreator(model.eval(), {"name": name, "labels": data.labels, **extra}, device)
-    _training_plots(
-        rec, z_t[va[0]].numpy(), data.labels[int(data.y[va[0]])], history, run, seed=seed, baseline=persistence
-    )
-    return metrics
 
 
 def _genre_means(z_train: np.ndarray, y_train: np.ndarray, *, n_genres: int) -> np.ndarray:

@@ -1,0 +1,60 @@
+"""Writing the feature table and skipped.csv: atomic, both files or neither, one sentence on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from genrelab.errors import DatasetError
+from genrelab.io import atomic_path, write_with
+
+__all__ = ["write_table", "write_skipped", "writing"]
+
+
+@contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``target`` (a full disk, no permission) into one sentence.
+
+    The writes are atomic (:mod:`genrelab.io`), so a failed one leaves no partial file; the
+    message names the folder, which exists, rather than the file, which was not written.
+    """
+    try:
+        yield
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise DatasetError(
+            f"could not write {target.name} in {_existing(target.parent)}: {why}"
+            + (f" ({code})" if code else "")
+            + "; nothing partial was left there, and clips finished before are cached for a rerun"
+        ) from None
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically, both or neither.
+
+    An OSError (a full disk) is a :class:`DatasetError` in one sentence and leaves the old
+    files, if any, as they were.
+    """
+    out = Path(out)
+    with writing(out), atomic_path(out) as csv_tmp, atomic_path(out.with_suffix(".parquet")) as pq_tmp:
+        table.to_csv(csv_tmp, index=False)
+        table.to_parquet(pq_tmp, index=False)
+
+
+def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
+    """``skipped.csv``: one row per skipped file (or segment) with its reason."""
+    df = pd.DataFrame(skipped, columns=["path", "reason"])
+    with writing(Path(out)):
+        write_with(out, lambda tmp: df.to_csv(tmp, index=False))
