@@ -117,7 +117,37 @@ def _recreation_rows(run: RunFolder) -> list[Row]:
         )
     if not rows:
         rows.append((["recreate-lstm, reclassified (ours)", "–", "–", "not run", "–", None, None, None], None))
-    return rows + _claim_row("recreate-lstm", "real GTZAN")
+    return rows + _judge_rows(fid) + _claim_row("recreate-lstm", "real GTZAN")
+
+
+def _judge_rows(fid: dict[str, Any] | None) -> list[Row]:
+    """Each generator's clips as the judge (never the guide) calls them, beside the real excerpts."""
+    judge = (fid or {}).get("judge")
+    shares = judge.get("shares") if isinstance(judge, dict) else None
+    if not isinstance(shares, dict):
+        return []
+    real = (shares.get("real") or {}).get("audio") or {}
+    rows: list[Row] = []
+    for source, sh in shares.items():
+        if source in ("real", "oracle", "oracle-mel") or not isinstance(sh, dict):
+            continue
+        a = sh.get("audio") or {}
+        rows.append(
+            (
+                [
+                    f"recreate-{source}, judged by {judge.get('model')} (ours)",
+                    f"{a.get('n', '?')} recreated clips; real excerpts {percent(real.get('overall'))}",
+                    "–",
+                    percent(a.get("overall")),
+                    "–",
+                    None,
+                    None,
+                    a.get("n"),
+                ],
+                None,
+            )
+        )
+    return rows
 
 
 def section_summary(run: RunFolder) -> str:
