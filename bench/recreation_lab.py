@@ -29,7 +29,8 @@ torch.set_num_threads(1)
 
 from genrelab import GENRES, motion  # noqa: E402
 from genrelab.models.recreate import RecreateConfig, RecreationModel  # noqa: E402
-from genrelab.models.recreate_diffusion import DiffusionConfig, MelDiffusion, fit_projection, log_mel  # noqa: E402
+from genrelab.features import log_mel  # noqa: E402
+from genrelab.models.recreate_diffusion import DiffusionConfig, MelDiffusion, fit_projection  # noqa: E402
 
 SR, N_FFT, HOP = 22050, 2048, 512
 SEG = 3 * SR  # samples per 3 s segment (130 frames)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from genrelab.features import log_mel
+
 from genrelab.errors import ParameterError
 from genrelab.models.recreate_diffusion import (
     DiffusionConfig,
     MelDiffusion,
     fit_normaliser,
-    log_mel,
 )
 
 TINY = dict(n_mels=16, n_genres=3, channels=(16, 24), blocks=1, emb_dim=32, groups=4)

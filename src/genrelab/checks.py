@@ -27,6 +27,13 @@ def torch_device(device: str) -> "torch.device":
 
     try:
         dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ParameterError(f"device={device!r} is not usable here ({str(exc).splitlines()[0]})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={device!r} is not usable here: CUDA is not available here; use 'cpu'")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(f"device={device!r} is not usable here: MPS is not available here; use 'cpu'")
+    try:
         torch.empty(0, device=dev)
     except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
         raise ParameterError(f"device={device!r} is not usable here ({str(exc).splitlines()[0]})") from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genrelab.errors import ParameterError
+from genrelab.checks import torch_device
 
 if TYPE_CHECKING:
     import torch
@@ -30,21 +30,6 @@ from genrelab.features.engine import (
     mel_basis_t,
     tempo_from_log_mel,
 )
-
-
-def resolve_device(device: str):
-    """A ``torch.device`` for ``device``; ParameterError when it is unknown or unavailable."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"device={device!r} is not a torch device ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r}: CUDA is not available here; use 'cpu'")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ParameterError(f"device={device!r}: MPS is not available here; use 'cpu'")
-    return dev
 
 
 def _reflect_pad(x, h: int, dim: int):
@@ -88,7 +73,7 @@ def extract_features_torch(
 
     check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
     y = check_signal(y, n_fft)
-    dev = resolve_device(device)
+    dev = torch_device(device)
     out: dict[str, float] = {}
     with torch.no_grad():
         yt = torch.from_numpy(y).to(dev)

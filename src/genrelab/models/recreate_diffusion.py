@@ -5,7 +5,7 @@ autoregressive: it denoises a whole segment at once, so a beat pattern is drawn 
 instead of being predicted frame by frame (where it averages away). Pieces and their sources:
 
 * the data: log-mel maps ``(n_mels, T)`` in dB (librosa ``power_to_db(ref=1.0, top_db=80)``,
-  the same scale the MFCCs are the DCT of), standardised per mel band with the training
+  the same scale the MFCCs are the DCT of; :func:`genrelab.features.log_mel`), standardised per mel band with the training
   frames' mean/std (:func:`fit_normaliser`); the network sees ``(B, n_mels, T)``.
 * the network: a 1-D convolutional U-Net over time (Ronneberger et al. 2015, as used in DDPM,
   Ho et al. 2020) with the mel bands as channels; residual blocks with GroupNorm, a FiLM-style
@@ -39,7 +39,6 @@ __all__ = [
     "fit_normaliser",
     "MelProjection",
     "fit_projection",
-    "log_mel",
     "build_recreate_diffusion",
 ]
 
@@ -277,19 +276,6 @@ class MelDiffusion(nn.Module):
                 z = a * x0 + s * eps  # (B, M, T) at level t_next
         self.train(was_training)
         return z
-
-
-def log_mel(
-    y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128
-) -> np.ndarray:
-    """Log-mel of ``y (n,)``: ``(n_mels, 1 + n // hop_length)`` float32 dB (Slaney mel, ref 1.0, top_db 80)."""
-    import librosa
-
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1 or y.size < n_fft:
-        raise ParameterError(f"audio has shape {y.shape}; expected one mono signal of at least n_fft={n_fft} samples")
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
-    return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
 
 
 def fit_normaliser(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
