@@ -8,6 +8,7 @@ of genrelab with ``refine=0`` (plain fast Griffin-Lim, librosa's algorithm).
     .venv/bin/python bench/invert.py            # 3 real 30 s clips, a batch of 8 x 3 s, synthetic
     .venv/bin/python bench/invert.py --quick    # 1 real 10 s clip, a batch of 4 x 3 s, synthetic 3 s
     .venv/bin/python bench/invert.py --threads 2,1 --busy   # each thread count, quiet and one core busy
+    .venv/bin/python bench/invert.py --quick --threads 2,1 --busy   # a short check of the same
 
 Real clips come from ../shared/gtzan/genres (skipped when absent). Torch threads are left as
 set (``--threads N`` sets them; ``--threads 2,1`` times genrelab at each count); librosa runs with
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from genrelab.audio import load
-from genrelab.invert import mfcc_to_audio
+from genrelab.invert import mel_to_magnitude, mfcc_to_audio, mfcc_to_mel
 
 SR, N_FFT, HOP, N_MELS, N_MFCC, N_ITER = 22050, 2048, 512, 128, 20, 32
 GTZAN = Path(__file__).resolve().parents[1].parent / "shared" / "gtzan" / "genres"
@@ -81,10 +82,16 @@ def busy_core(on: bool):
         spinner.wait()
 
 
+def set_up(mfccs: list[np.ndarray], batched: bool) -> None:
+    """The inversion's set-up alone (inverse DCT, NNLS mel -> magnitude), as mfcc_to_audio runs it."""
+    for m in [np.stack(mfccs)] if batched else [m[None] for m in mfccs]:
+        mel_to_magnitude(mfcc_to_mel(torch.from_numpy(m)), sr=SR, n_fft=N_FFT)
+
+
 def run_case(name: str, mfccs: list[np.ndarray], batched: bool, threads: list[int], repeat: int = 2) -> list[dict]:
     """Time librosa clip by clip and ours (one batch call or clip by clip, at each torch thread count)
-    on the same MFCCs, in ``repeat`` interleaved rounds (librosa, then ours at each count); each keeps
-    its fastest round. One row per thread count."""
+    on the same MFCCs, in ``repeat`` interleaved rounds (librosa, then ours at each count, then ours'
+    set-up alone at each count); each keeps its fastest round. One row per thread count."""
     for t in threads:  # warm-up: mel basis, pseudo-inverse, numba kernels, every thread's FFTW plans
         torch.set_num_threads(t)
         mfcc_to_audio(mfccs[0][:, :400])
@@ -92,6 +99,7 @@ def run_case(name: str, mfccs: list[np.ndarray], batched: bool, threads: list[in
     t_lib = c_lib = np.inf
     t_ours = dict.fromkeys(threads, np.inf)
     c_ours = dict.fromkeys(threads, np.inf)
+    t_setup = dict.fromkeys(threads, np.inf)
     ys: dict[int, list[np.ndarray]] = {}
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -108,6 +116,9 @@ def run_case(name: str, mfccs: list[np.ndarray], batched: bool, threads: list[in
                 ys[t] = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS) for m in mfccs]
             t_ours[t] = min(t_ours[t], (time.perf_counter() - t0) / len(mfccs))
             c_ours[t] = min(c_ours[t], (time.process_time() - c0) / len(mfccs))
+            t0 = time.perf_counter()
+            set_up(mfccs, batched)
+            t_setup[t] = min(t_setup[t], (time.perf_counter() - t0) / len(mfccs))
     ys_plain = [mfcc_to_audio(m, n_iter=N_ITER, n_mels=N_MELS, refine=0) for m in mfccs]
     err_lib = np.mean([round_trip(y, m) for y, m in zip(ys_lib, mfccs)])
     err_plain = np.mean([round_trip(y, m) for y, m in zip(ys_plain, mfccs)])
@@ -119,6 +130,7 @@ def run_case(name: str, mfccs: list[np.ndarray], batched: bool, threads: list[in
         "t_ours": t_ours[t],
         "c_lib": c_lib,
         "c_ours": c_ours[t],
+        "t_setup": t_setup[t],
         "err_lib": err_lib,
         "err_ours": np.mean([round_trip(y, m) for y, m in zip(ys[t], mfccs)]),
         "err_plain": err_plain,
@@ -158,15 +170,17 @@ def main() -> None:
     print(f"\nMFCC -> audio, n_mfcc={N_MFCC}, n_mels={N_MELS}, n_iter={N_ITER}; "
           f"librosa {librosa.__version__}, torch {torch.__version__}\n")
     print("| load | case | clips | threads | wall s/clip librosa / genrelab | wall speed-up | CPU s/clip librosa / "
-          "genrelab | CPU speed-up | librosa error | genrelab error | genrelab refine=0 error |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "genrelab | CPU speed-up | genrelab set-up wall s/clip | librosa error | genrelab error | "
+          "genrelab refine=0 error |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['load']} | {r['case']} | {r['clips']} | {r['threads']} | {r['t_lib']:.3f} / {r['t_ours']:.3f} | "
               f"{r['t_lib'] / r['t_ours']:.1f}x | {r['c_lib']:.3f} / {r['c_ours']:.3f} | "
-              f"{r['c_lib'] / r['c_ours']:.1f}x | "
+              f"{r['c_lib'] / r['c_ours']:.1f}x | {r['t_setup']:.4f} | "
               f"{r['err_lib']:.4f} | {r['err_ours']:.4f} | {r['err_plain']:.4f} |")
     print("\nWall seconds are what a user waits; CPU seconds (all threads of the process) are less "
-          "sensitive to a busy machine. Errors: ||mfcc(audio) - mfcc|| / ||mfcc||, mean over the clips; "
+          "sensitive to a busy machine. Set-up: inverse DCT + NNLS (mel -> magnitude) alone, part of the "
+          "genrelab time (on one torch thread whatever the count: more threads only cost there). Errors: ||mfcc(audio) - mfcc|| / ||mfcc||, mean over the clips; "
           "librosa's Griffin-Lim starts from an unseeded random phase, so its error varies by ~1-2 % run to run.")
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import torch
 from genrelab.audio import load
 from genrelab.errors import ParameterError
 from genrelab.invert import griffin_lim, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
+from genrelab.invert import mel as mel_module
 from genrelab.invert.griffin_lim import _StftPair
+from genrelab.invert.threads import one_torch_thread
 
 SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
 
@@ -229,6 +231,35 @@ def test_torch_thread_count_is_left_as_set(short_mfcc: np.ndarray) -> None:
     before = torch.get_num_threads()
     mfcc_to_audio(short_mfcc, n_iter=2)
     assert torch.get_num_threads() == before
+
+
+def test_set_up_runs_on_one_thread_and_restores_the_count(monkeypatch, short_mfcc: np.ndarray) -> None:
+    """The NNLS runs on one torch thread (the busy-machine fix) and Griffin-Lim on the caller's count;
+    the count comes back after an error too."""
+    seen: dict[str, int] = {}
+    real_nnls, real_blocks = mel_module.nnls, griffin_lim.griffinlim_blocks
+
+    def nnls_spy(*a, **k):
+        seen["nnls"] = torch.get_num_threads()
+        return real_nnls(*a, **k)
+
+    def blocks_spy(*a, **k):
+        seen["loop"] = k["threads"]
+        return real_blocks(*a, **k)
+
+    monkeypatch.setattr(mel_module, "nnls", nnls_spy)
+    monkeypatch.setattr(griffin_lim, "griffinlim_blocks", blocks_spy)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        mfcc_to_audio(short_mfcc, n_iter=2)
+        assert seen == {"nnls": 1, "loop": 2} and torch.get_num_threads() == 2
+        with pytest.raises(ParameterError), one_torch_thread():
+            assert torch.get_num_threads() == 1
+            raise ParameterError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:

@@ -11,6 +11,7 @@ import torch
 from genrelab.dsp import filters
 from genrelab.errors import ParameterError
 from genrelab.invert.blocks import griffinlim_blocks
+from genrelab.invert.threads import one_torch_thread
 
 __all__ = ["griffinlim"]
 
@@ -53,12 +54,13 @@ def griffinlim(
     if length is not None and length != (frames - 1) * hop_length:
         raise ParameterError(f"length={length} must be (frames - 1) * hop_length = {(frames - 1) * hop_length}")
     length = (frames - 1) * hop_length
-    target = S.transpose(-1, -2).contiguous()  # (B, T, F): frames first, so FFTs run on the last axis
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    phase = torch.rand(S.shape[-1:-3:-1], generator=gen, dtype=torch.float32).mul_(2 * math.pi)  # (T, F)
-    phase = phase.to(device=S.device, dtype=S.dtype)  # the same draw for every clip
-    angles = torch.complex(target * torch.cos(phase), target * torch.sin(phase))  # (B, T, F) = polar(target, phase)
-    parts = _refine_parts(mel_basis, mel, S.dtype) if refine else None  # type: ignore[arg-type]
+    with one_torch_thread(S.device.type == "cpu"):  # elementwise set-up: see one_torch_thread
+        target = S.transpose(-1, -2).contiguous()  # (B, T, F): frames first, so FFTs run on the last axis
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        phase = torch.rand(S.shape[-1:-3:-1], generator=gen, dtype=torch.float32).mul_(2 * math.pi)  # (T, F)
+        phase = phase.to(device=S.device, dtype=S.dtype)  # the same draw for every clip
+        angles = torch.complex(target * torch.cos(phase), target * torch.sin(phase))  # (B, T, F) = polar(target, phase)
+        parts = _refine_parts(mel_basis, mel, S.dtype) if refine else None  # type: ignore[arg-type]
     c = momentum / (1.0 + momentum)
     if S.device.type == "cpu" and S.dtype == torch.float32 and _NUMBA_ON_CPU:  # the same iteration, FFTW + numba
         refine_args = (parts[0].T.contiguous(), *parts[1:]) if parts is not None else None

@@ -15,6 +15,7 @@ from genrelab.checks import check_positive_int, torch_device
 from genrelab.dsp import filters
 from genrelab.errors import ParameterError
 from genrelab.invert.griffin_lim import griffinlim
+from genrelab.invert.threads import one_torch_thread
 
 __all__ = ["mfcc_to_audio", "mel_to_audio", "mfcc_to_mel", "mel_to_magnitude", "nnls"]
 
@@ -144,11 +145,12 @@ def _mel_power_to_audio(
 ) -> np.ndarray:
     """Mel power ``(B, n_mels, T)`` float64 -> ``(B, (T - 1) * hop_length)`` float32: NNLS, Griffin-Lim."""
     frames, n_mels = mel.shape[-1], mel.shape[-2]
-    mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, 1 + n_fft // 2, T) float64
-    if not torch.isfinite(mag).all() or mag.max() > torch.finfo(torch.float32).max:
-        raise ParameterError(f"{what} imply a mel power beyond float32 range; check their scale (dB)")
-    peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)
-    S = (mag / peak).to(torch.float32)  # Griffin-Lim is scale-equivariant: run each clip at unit peak
+    with one_torch_thread(mel.device.type == "cpu"):  # small ops: one thread is never slower (and is under load)
+        mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, 1 + n_fft // 2, T) float64
+        if not torch.isfinite(mag).all() or mag.max() > torch.finfo(torch.float32).max:
+            raise ParameterError(f"{what} imply a mel power beyond float32 range; check their scale (dB)")
+        peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)
+        S = (mag / peak).to(torch.float32)  # Griffin-Lim is scale-equivariant: run each clip at unit peak
     basis = torch.tensor(filters.mel_basis(sr, n_fft, n_mels, dtype=np.float64)).to(mel.device)  # (n_mels, F)
     y = griffinlim(
         S,
@@ -189,8 +191,9 @@ def mfcc_to_mel(mfcc: torch.Tensor, *, n_mels: int = 128) -> torch.Tensor:
     equal to ``librosa.feature.inverse.mfcc_to_mel``.
     """
     basis = torch.tensor(filters.dct_basis(n_mels, mfcc.shape[-2])).to(mfcc.device)  # (n_mels, n_mfcc)
-    logmel = basis @ mfcc.to(torch.float64)  # (..., n_mels, T) in dB
-    return torch.pow(10.0, 0.1 * logmel)
+    with one_torch_thread(mfcc.device.type == "cpu"):
+        logmel = basis @ mfcc.to(torch.float64)  # (..., n_mels, T) in dB
+        return torch.pow(10.0, 0.1 * logmel)
 
 
 def mel_to_magnitude(
@@ -201,8 +204,15 @@ def mel_to_magnitude(
     Non-negative least squares against ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)``
     (see :func:`nnls`), then the square root, as ``librosa.feature.inverse.mel_to_stft`` with
     ``power=2``. Each frame is solved at unit peak and scaled back (NNLS is scale-equivariant
-    column by column), which keeps float32 accurate over any dynamic range.
+    column by column), which keeps float32 accurate over any dynamic range. On the CPU it runs on
+    one torch thread (:func:`~genrelab.invert.threads.one_torch_thread`; the same bits, never slower).
     """
+    with one_torch_thread(mel.device.type == "cpu"):
+        return _mel_to_magnitude(mel, sr=sr, n_fft=n_fft, tol=tol, max_iter=max_iter)
+
+
+def _mel_to_magnitude(mel: torch.Tensor, *, sr: int, n_fft: int, tol: float, max_iter: int) -> torch.Tensor:
+    """The body of :func:`mel_to_magnitude`, at the caller's thread count."""
     n_mels = mel.shape[-2]
     A = torch.tensor(filters.mel_basis(sr, n_fft, n_mels, dtype=np.float64)).to(mel.device)  # (n_mels, n_bins) float64
     scale = mel.amax(dim=-2, keepdim=True)  # (..., 1, T) per-frame peak
