@@ -129,6 +129,21 @@ def test_two_worker_processes_give_the_same_table(corpus: Path) -> None:
     pd.testing.assert_frame_equal(pooled, local)
 
 
+def _pid_of_worker(path: str, settings: object) -> dict:
+    return {"pid": os.getpid(), "path": path}
+
+
+def test_workers_start_once_for_the_whole_folder() -> None:
+    """One pool serves every clip of a call: 24 tasks on 2 workers run in 2 processes (not one per clip)."""
+    from genrelab.features.workers import run_local
+
+    todo = [(i, f"clip{i}.wav") for i in range(24)]
+    done = dict(run_local(_pid_of_worker, todo, None, 2))
+    assert sorted(done) == list(range(24))
+    pids = {r["pid"] for r in done.values()}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+
+
 def test_dask_cluster_gives_the_same_table(corpus: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
     files = [corpus / "blues" / "blues.00000.wav", corpus / "metal" / "metal.00000.wav"]

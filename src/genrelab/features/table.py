@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from genrelab.errors import AudioError, ParameterError
+from genrelab.features.collect import ClipResult, compact, rows_table
 from genrelab.features.columns import feature_columns
 from genrelab.features.maps import MapSet, save_maps
 from genrelab.features.workers import check_workers, run_local
@@ -293,7 +294,8 @@ def run_extraction(
 
     check_params(sr=settings.sr, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mfcc=settings.n_mfcc)
     items = _as_items(clips)
-    results: dict[int, dict] = {}
+    cols = feature_columns(settings.n_mfcc)
+    results: dict[int, ClipResult] = {}  # compact as they arrive: memory stays flat in the clip count
     keys: dict[int, str | None] = {}
     todo: list[tuple[int, str]] = []
     n_cached = 0
@@ -302,7 +304,7 @@ def run_extraction(
         if keys[i] is not None:
             hit = _cache_read(cache_dir / f"{keys[i]}.npz")
             if hit is not None:
-                results[i] = hit
+                results[i] = compact(hit, cols)
                 n_cached += 1
                 continue
         todo.append((i, str(path)))
@@ -311,46 +313,35 @@ def run_extraction(
     for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
         if keys[i] is not None:
             _cache_write(cache_dir / f"{keys[i]}.npz", result)
-        results[i] = result
+        results[i] = compact(result, cols)
     return _assemble(items, results, settings, n_cached=n_cached, n_computed=len(todo))
 
 
-def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: int) -> Extraction:
+def _assemble(
+    items, results: dict[int, ClipResult], settings: Settings, *, n_cached: int, n_computed: int
+) -> Extraction:
     cols = feature_columns(settings.n_mfcc)
-    rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     clip_rows: list[tuple[str, str, str, str]] = []
+    parts: list[tuple[ClipResult, list[str], str]] = []
     maps, m_file, m_track, m_label, m_seg = [], [], [], [], []
     for i, (path, label, track_id) in enumerate(items):
         r = results[i]
-        if "error" in r:
-            skipped.append((str(path), r["error"]))
+        if r.error is not None:
+            skipped.append((str(path), r.error))
             continue
-        for note in r.get("notes", []):
-            skipped.append((str(path), note))
+        skipped += [(str(path), note) for note in r.notes]
         clip_rows.append((path.name, track_id, label, str(path)))
-        for row in r["rows"]:
-            name = _segment_name(path.name, row["segment"]) if settings.segment else path.name
-            rows.append(
-                {
-                    "filename": name,
-                    "length": row["length"],
-                    **{c: row[c] for c in cols},
-                    "label": label,
-                    "segment": row["segment"],
-                }
-            )
-        if r.get("maps") is not None:
-            for m, seg in zip(r["maps"], r["map_segments"]):
+        names = [_segment_name(path.name, int(g)) if settings.segment else path.name for g in r.segments]
+        parts.append((r, names, label))
+        if r.maps is not None:
+            for m, seg in zip(r.maps, r.map_segments):
                 maps.append(m)
                 m_file.append(_segment_name(path.name, seg) if settings.maps_segment else path.name)
                 m_track.append(track_id)
                 m_label.append(label)
                 m_seg.append(seg)
-    columns = ["filename", "length", *cols, "label"] + (["segment"] if settings.segment else [])
-    table = pd.DataFrame(rows).reindex(columns=columns) if rows else pd.DataFrame(columns=columns)
-    if not rows:
-        table = table.astype({"length": "int64", **{c: "float64" for c in cols}})
+    table = rows_table(parts, cols, segment=bool(settings.segment))
     mapset = None
     if settings.maps_segment is not None and maps:
         frames = min(m.shape[1] for m in maps)  # whole clips differ by a frame or two: crop to the shortest
