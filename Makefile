@@ -41,6 +41,8 @@ bench: install
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/invert.py
 	$(BIN)/python bench/classify_csv.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/first_run.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
