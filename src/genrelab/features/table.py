@@ -25,14 +25,21 @@ import pandas as pd
 
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features.columns import feature_columns
+from genrelab.features.lengths import (
+    DEFAULT_PAD,
+    MIN_SECONDS,
+    check_length,
+    check_pad,
+    check_segment,
+    pad_to,
+    tempo_fallback,
+)
 from genrelab.features.maps import MapSet, save_maps
 from genrelab.features.workers import check_workers, run_local
-from genrelab.features.writing import write_skipped, write_table, writing
+from genrelab.features.writing import write_notes, write_skipped, write_table, writing
 from genrelab.io import write_with
 from genrelab.progress import track
 
-#: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
-MIN_SECONDS = 3.0
 _CACHE_VERSION = 1
 
 
@@ -49,11 +56,14 @@ class Settings:
     table: bool = True  # compute the feature rows (False: maps only)
     offset: float = 0.0  # seconds skipped at the start of each file
     duration: float | None = None  # seconds read from each file (None: to the end)
+    pad: str = DEFAULT_PAD  # how a clip shorter than a map segment is padded (genrelab.features.lengths)
 
     def key(self) -> str:
         fields = asdict(self)
         if not self.offset and self.duration is None:  # whole files: the key of caches written before
             del fields["offset"], fields["duration"]
+        if self.pad == DEFAULT_PAD:  # the key of caches written before padding existed
+            del fields["pad"]
         return json.dumps({"v": _CACHE_VERSION, **fields}, sort_keys=True)
 
 
@@ -67,6 +77,7 @@ class Extraction:
     n_cached: int = 0
     n_computed: int = 0
     clips: list[tuple[str, str, str, str]] = field(default_factory=list)  # (filename, track, label, path)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (path, row filename, note) of kept rows
 
 
 def _segment_samples(seconds: float, sr: int) -> int:
@@ -79,13 +90,16 @@ def _segment_name(name: str, index: int) -> str:
 
 
 def process_clip(path: str, settings: Settings) -> dict[str, Any]:
-    """Extract one file: ``{"rows": [...], "maps": (n, n_mfcc, t) | None, "length": n, "notes": [...]}``.
+    """Extract one file: ``{"rows": [...], "maps": (n, n_mfcc, t) | None, "map_segments", "map_seconds",
+    "map_padded", "length": n, "notes": [...]}`` (a row with a tempo fallback carries its ``"note"``).
 
     On an unusable file returns ``{"error": reason}`` instead of raising, so a batch goes on.
     Segments are cut from the start, ``round(segment * sr)`` samples each: 66150 for 3 s, so
     a 30 s GTZAN clip (661794 samples) gives ten. (The public ``features_3_sec.csv`` reports
     ``length`` 66149, one sample short of 3 s; we keep whole 3 s pieces, 130 STFT frames each.)
-    A remainder shorter than a segment is dropped. A silent segment is left out with a note.
+    A remainder shorter than a segment is dropped; a clip shorter than one segment (but at least
+    :data:`genrelab.features.lengths.MIN_SECONDS`) gives one row of the whole clip and one map of
+    a segment's frames, its audio padded (``settings.pad``). A silent segment is left out with a note.
     """
     from genrelab.audio import load
     from genrelab.features.engine import extract_features
@@ -101,11 +115,9 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[str, Any]:
     try:
         y = load(path, sr=s.sr, offset=s.offset, duration=s.duration)
+        check_length(y.size, sr=s.sr)
     except AudioError as exc:
         return {"error": _reason(str(exc), path)}
-    need = max([MIN_SECONDS] + [v for v in (s.segment, s.maps_segment) if v])
-    if y.size < need * s.sr:
-        return {"error": f"too short ({y.size / s.sr:.2f} s < {need:g} s)"}
     if not np.any(y):
         return {"error": "silent"}
     kw = dict(sr=s.sr, n_fft=s.n_fft, hop_length=s.hop_length, n_mfcc=s.n_mfcc)
@@ -113,11 +125,12 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
     notes: list[str] = []
     maps_list: list[np.ndarray] = []
     map_segments: list[int] = []
+    map_seconds: list[float] = []
+    padded = False  # the clip is shorter than a map segment: its one map is padded
     reuse: dict[int, np.ndarray] = {}  # MFCCs of the table pieces, when the maps use the same pieces
     same_pieces = s.maps_segment is not None and (s.maps_segment or None) == (s.segment or None)
     if s.table:
-        pieces = [(0, y)] if not s.segment else _cut(y, _segment_samples(s.segment, s.sr))
-        for index, piece in pieces:
+        for index, piece in _pieces(y, s.segment, s.sr):
             try:
                 feats, m = extract_features(piece, with_mfcc=same_pieces, **kw)
             except AudioError as exc:
@@ -128,16 +141,23 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
                 continue
             if m is not None:
                 reuse[index] = m
-            rows.append({"segment": index, "length": int(piece.size), **feats})
+            row = {"segment": index, "length": int(piece.size), **feats}
+            note = tempo_fallback(row, piece.size, sr=s.sr)
+            if note:
+                row["note"] = note
+            rows.append(row)
     if s.maps_segment is not None:
         from genrelab.features.engine import mfcc_frames
 
-        pieces = [(0, y)] if not s.maps_segment else _cut(y, _segment_samples(s.maps_segment, s.sr))
+        seg_n = _segment_samples(s.maps_segment, s.sr) if s.maps_segment else y.size
+        short = y.size < seg_n  # one map of the whole clip, padded to a segment
+        pieces = [(0, pad_to(y, seg_n, mode=s.pad))] if short else _pieces(y, s.maps_segment, s.sr)
         for index, piece in pieces:
-            if same_pieces and s.table:
+            if same_pieces and s.table and not short:
                 if index in reuse:
                     maps_list.append(reuse[index])
                     map_segments.append(index)
+                    map_seconds.append(piece.size / s.sr)
                 continue
             if not np.any(piece):
                 notes.append(f"map segment {index}: silent")
@@ -148,13 +168,32 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
                 continue
             maps_list.append(m)
             map_segments.append(index)
+            map_seconds.append((y.size if short else piece.size) / s.sr)
+        padded = short and bool(maps_list)
     if s.table and not rows:
         return {"error": "silent" if all(n.endswith("silent") for n in notes) else "; ".join(notes)}
     maps = None
     if maps_list:
         frames = min(m.shape[1] for m in maps_list)
         maps = np.stack([m[:, :frames] for m in maps_list]).astype(np.float32)
-    return {"rows": rows, "maps": maps, "map_segments": map_segments, "length": int(y.size), "notes": notes}
+    return {
+        "rows": rows,
+        "maps": maps,
+        "map_segments": map_segments,
+        "map_seconds": map_seconds,
+        "map_padded": padded,
+        "length": int(y.size),
+        "notes": notes,
+    }
+
+
+def _pieces(y: np.ndarray, segment: float | None, sr: int) -> list[tuple[int, np.ndarray]]:
+    """``(index, samples)`` of each whole ``segment``-second piece; the whole clip when it is
+    shorter than one segment (or ``segment`` is None/0)."""
+    if not segment:
+        return [(0, y)]
+    n = _segment_samples(segment, sr)
+    return _cut(y, n) if y.size >= n else [(0, y)]
 
 
 def check_span(offset: float, duration: float | None) -> None:
@@ -211,6 +250,12 @@ def _cache_read(file: Path) -> dict[str, Any] | None:
             return meta
     except Exception:  # a damaged entry is recomputed
         return None
+
+
+def _stale_length_error(hit: dict[str, Any]) -> bool:
+    """A cached "too short" written under the old 3 s floor (no floor named): the clip may be usable now."""
+    error = str(hit.get("error", ""))
+    return error.startswith("too short") and f"at least {MIN_SECONDS:g} s" not in error
 
 
 def _cache_write(file: Path, result: dict[str, Any]) -> None:
@@ -287,8 +332,9 @@ def run_extraction(
     check_span(settings.offset, settings.duration)
     for name in ("segment", "maps_segment"):
         v = getattr(settings, name)
-        if v is not None and not (v == 0 and name == "maps_segment") and not (v >= MIN_SECONDS):
-            raise ParameterError(f"{name}={v!r} must be at least {MIN_SECONDS:g} seconds")
+        if v is not None and not (v == 0 and name == "maps_segment"):
+            check_segment(v, name=name)
+    check_pad(settings.pad)
     from genrelab.features.engine import check_params
 
     check_params(sr=settings.sr, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mfcc=settings.n_mfcc)
@@ -301,7 +347,7 @@ def run_extraction(
         keys[i] = _cache_key(path, settings) if cache_dir is not None else None
         if keys[i] is not None:
             hit = _cache_read(cache_dir / f"{keys[i]}.npz")
-            if hit is not None:
+            if hit is not None and not _stale_length_error(hit):
                 results[i] = hit
                 n_cached += 1
                 continue
@@ -320,7 +366,8 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     clip_rows: list[tuple[str, str, str, str]] = []
-    maps, m_file, m_track, m_label, m_seg = [], [], [], [], []
+    notes: list[tuple[str, str, str]] = []
+    maps, m_file, m_track, m_label, m_seg, m_pad, m_sec = [], [], [], [], [], [], []
     for i, (path, label, track_id) in enumerate(items):
         r = results[i]
         if "error" in r:
@@ -331,6 +378,8 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
         clip_rows.append((path.name, track_id, label, str(path)))
         for row in r["rows"]:
             name = _segment_name(path.name, row["segment"]) if settings.segment else path.name
+            if row.get("note"):
+                notes.append((str(path), name, row["note"]))
             rows.append(
                 {
                     "filename": name,
@@ -341,8 +390,12 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
                 }
             )
         if r.get("maps") is not None:
-            for m, seg in zip(r["maps"], r["map_segments"]):
+            full = settings.maps_segment or (r["maps"].shape[2] - 1) * settings.hop_length / settings.sr
+            seconds = r.get("map_seconds") or [full] * len(r["maps"])  # caches from before #13 lack them
+            for m, seg, sec in zip(r["maps"], r["map_segments"], seconds):
                 maps.append(m)
+                m_pad.append(bool(r.get("map_padded", False)))
+                m_sec.append(float(sec))
                 m_file.append(_segment_name(path.name, seg) if settings.maps_segment else path.name)
                 m_track.append(track_id)
                 m_label.append(label)
@@ -360,9 +413,19 @@ def _assemble(items, results, settings: Settings, *, n_cached: int, n_computed: 
             track=np.array(m_track),
             label=np.array(m_label),
             segment=np.array(m_seg),
+            padded=np.array(m_pad, dtype=bool),
+            seconds=np.array(m_sec, dtype=np.float64),
+            segment_seconds=settings.maps_segment or None,
+            pad=settings.pad,
         )
     return Extraction(
-        table=table, maps=mapset, skipped=skipped, n_cached=n_cached, n_computed=n_computed, clips=clip_rows
+        table=table,
+        maps=mapset,
+        skipped=skipped,
+        n_cached=n_cached,
+        n_computed=n_computed,
+        clips=clip_rows,
+        notes=notes,
     )
 
 
@@ -382,6 +445,7 @@ def extract_table(
     cache_dir: Path | None = None,
     offset: float = 0.0,
     duration: float | None = None,
+    pad: str = DEFAULT_PAD,
 ) -> pd.DataFrame:
     """The feature table of ``clips`` (Clips or paths) in the public GTZAN CSV layout.
 
@@ -391,14 +455,17 @@ def extract_table(
     clips are cached in ``cache_dir`` (default ``out.parent / "cache"``) so a rerun resumes.
     With ``maps_dir`` the MFCC maps (per segment, or per clip cropped to the shortest clip)
     go to ``maps_dir/maps.npz``. ``offset``/``duration`` (seconds) take that part of each file
-    (the cache is keyed on them). ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
+    (the cache is keyed on them). A clip shorter than ``segment`` gives one row of the whole clip
+    (its ``length`` says so) and one map padded by ``pad`` (:mod:`genrelab.features.lengths`);
+    clips under 0.5 s are skipped. Rows with a note (tempo of a clip under 2 s) are listed in
+    ``notes.csv`` beside ``out``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
     otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
-    pairs), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
+    pairs), ``notes`` ((path, filename, note) triples), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
     ``workers`` above :func:`genrelab.features.workers.max_workers` is a :class:`ParameterError`; an OSError while
     writing (a full disk) is a :class:`DatasetError` in one sentence.
     """
-    if segment is not None and segment <= 0:
-        raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
+    if segment is not None:
+        segment = check_segment(segment)
     check_span(offset, duration)
     settings = Settings(
         sr=sr,
@@ -409,6 +476,7 @@ def extract_table(
         maps_segment=(segment or 0) if maps_dir is not None else None,
         offset=float(offset),
         duration=None if duration is None else float(duration),
+        pad=check_pad(pad),
     )
     out = Path(out) if out is not None else None
     if cache_dir is None and out is not None:
@@ -424,11 +492,16 @@ def extract_table(
     if out is not None:
         write_table(result.table, out)
         write_skipped(result.skipped, out.parent / "skipped.csv")
+        write_notes(result.notes, out.parent / "notes.csv")
     if maps_dir is not None and result.maps is not None:
         with writing(Path(maps_dir) / "maps.npz"):
             save_maps(Path(maps_dir) / "maps.npz", result.maps)
     table = result.table
     table.attrs.update(
-        skipped=result.skipped, n_cached=result.n_cached, n_computed=result.n_computed, n_clips=len(result.clips)
+        skipped=result.skipped,
+        notes=result.notes,
+        n_cached=result.n_cached,
+        n_computed=result.n_computed,
+        n_clips=len(result.clips),
     )
     return table
