@@ -13,17 +13,17 @@ at most 64) and exit when the process that started them dies (see that module).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from genrelab.errors import AudioError, ParameterError
+from genrelab.features.cache import cache_key, cache_read, cache_write, stale_length_error
 from genrelab.features.columns import feature_columns
 from genrelab.features.lengths import (
     DEFAULT_PAD,
@@ -35,9 +35,8 @@ from genrelab.features.lengths import (
     tempo_fallback,
 )
 from genrelab.features.maps import MapSet, save_maps
-from genrelab.features.workers import check_workers, run_local
+from genrelab.features.workers import check_workers, run_dask, run_local
 from genrelab.features.writing import write_notes, write_skipped, write_table, writing
-from genrelab.io import write_with
 from genrelab.progress import track
 
 _CACHE_VERSION = 1
@@ -227,46 +226,6 @@ def _reason(message: str, path: str) -> str:
     return "silent" if msg.startswith("silent") else msg
 
 
-# -- cache ------------------------------------------------------------------------------------
-
-
-def _cache_key(path: Path, settings: Settings) -> str | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, settings.key()])
-    return hashlib.sha1(ident.encode()).hexdigest()
-
-
-def _cache_read(file: Path) -> dict[str, Any] | None:
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if "maps" in z.files:
-                meta["maps"] = z["maps"]
-            else:
-                meta.setdefault("maps", None)
-            return meta
-    except Exception:  # a damaged entry is recomputed
-        return None
-
-
-def _stale_length_error(hit: dict[str, Any]) -> bool:
-    """A cached "too short" written under the old 3 s floor (no floor named): the clip may be usable now."""
-    error = str(hit.get("error", ""))
-    return error.startswith("too short") and f"at least {MIN_SECONDS:g} s" not in error
-
-
-def _cache_write(file: Path, result: dict[str, Any]) -> None:
-    meta = {k: v for k, v in result.items() if k != "maps"}
-    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
-    if result.get("maps") is not None:
-        arrays["maps"] = result["maps"]
-    with writing(file):
-        write_with(file, lambda tmp: np.savez(tmp, **arrays))
-
-
 # -- running ----------------------------------------------------------------------------------
 
 
@@ -282,37 +241,6 @@ def _as_items(clips: Sequence[Any]) -> list[tuple[Path, str, str]]:
             p = Path(c)
             items.append((p, p.parent.name, track_id_of(p.name)))
     return items
-
-
-def _run_dask(todo: list[tuple[int, str]], settings: Settings, address: str) -> Iterator[tuple[int, dict]]:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is a dependency
-        raise ParameterError(f"--scheduler needs dask.distributed ({exc})") from None
-    try:
-        client = Client(address, timeout="10s")
-    except Exception as exc:
-        raise ParameterError(f"scheduler={address!r}: cannot connect ({exc})") from None
-    try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        queue = iter(todo)
-        futures = {}
-        for i, path in queue:
-            futures[client.submit(process_clip, path, settings, pure=False)] = i
-            if len(futures) >= 2 * n_workers:
-                break
-        stream = as_completed(list(futures))
-        for fut in stream:
-            i = futures.pop(fut)
-            result = fut.result()
-            yield i, result
-            nxt = next(queue, None)
-            if nxt is not None:
-                f = client.submit(process_clip, nxt[1], settings, pure=False)
-                futures[f] = nxt[0]
-                stream.add(f)
-    finally:
-        client.close()
 
 
 def run_extraction(
@@ -344,19 +272,23 @@ def run_extraction(
     todo: list[tuple[int, str]] = []
     n_cached = 0
     for i, (path, _, _) in enumerate(items):
-        keys[i] = _cache_key(path, settings) if cache_dir is not None else None
+        keys[i] = cache_key(path, settings.key()) if cache_dir is not None else None
         if keys[i] is not None:
-            hit = _cache_read(cache_dir / f"{keys[i]}.npz")
-            if hit is not None and not _stale_length_error(hit):
+            hit = cache_read(cache_dir / f"{keys[i]}.npz")
+            if hit is not None and not stale_length_error(hit, floor=MIN_SECONDS):
                 results[i] = hit
                 n_cached += 1
                 continue
         todo.append((i, str(path)))
 
-    stream = _run_dask(todo, settings, scheduler) if scheduler else run_local(process_clip, todo, settings, workers)
+    stream = (
+        run_dask(process_clip, todo, settings, scheduler)
+        if scheduler
+        else run_local(process_clip, todo, settings, workers)
+    )
     for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
         if keys[i] is not None:
-            _cache_write(cache_dir / f"{keys[i]}.npz", result)
+            cache_write(cache_dir / f"{keys[i]}.npz", result)
         results[i] = result
     return _assemble(items, results, settings, n_cached=n_cached, n_computed=len(todo))
 
