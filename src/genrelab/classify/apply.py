@@ -8,9 +8,9 @@ from typing import Sequence
 import numpy as np
 
 from genrelab.classify.classifier import Classifier, default_model, trained_classifiers
-from genrelab.classify.inputs import inputs_for
+from genrelab.classify.inputs import inputs_for, window_samples
 from genrelab.classify.training import FirstSplit, write_plots
-from genrelab.constants import HOP_LENGTH, SR
+from genrelab.constants import SR
 from genrelab.errors import DatasetError, GenrelabError, ParameterError
 from genrelab.features.lengths import DEFAULT_PAD, TEMPO_FALLBACK_BPM, TEMPO_MIN_SECONDS, check_length
 from genrelab.metrics import confusion, split_scores, summarise, track_proba
@@ -88,7 +88,7 @@ def _predict_one(clf: Classifier, f: Path, *, offset: float, duration: float | N
     window = clf.segment_seconds
     if window is not None:  # a maps model: windows of `window` seconds
         row["window_seconds"] = window
-        row["padded"] = bool(y.size < (int(clf.frames or 0) - 1) * HOP_LENGTH)
+        row["padded"] = bool(y.size < window_samples(clf.checkpoint))
         if row["padded"]:
             pad = clf.checkpoint.get("pad") or DEFAULT_PAD
             notes.append(

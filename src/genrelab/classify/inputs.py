@@ -216,8 +216,7 @@ class MapInput(ModelInput):
         from genrelab.features import mfcc
 
         frames = int(checkpoint["frames"])
-        need = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
-        y = pad_to(y, need, mode=str(checkpoint.get("pad") or DEFAULT_PAD))
+        y = pad_to(y, window_samples(checkpoint), mode=str(checkpoint.get("pad") or DEFAULT_PAD))
         return map_windows(mfcc(y, sr=SR), n_mfcc=int(module.config.n_mfcc), frames=frames, name=name)
 
     def example_vectors(self, rows: Rows) -> np.ndarray:
@@ -244,6 +243,15 @@ def feature_matrix(table: pd.DataFrame, columns: Sequence[str] | None) -> np.nda
     if not np.all(np.isfinite(x)):
         raise DatasetError("feature table has NaN/inf values")
     return x
+
+
+def window_samples(checkpoint: Mapping[str, Any]) -> int:
+    """Samples of one window of a maps model: its segment (``round(seconds * SR)``, what a short
+    training clip was padded to) when that gives its frame count, else ``(frames - 1) * hop``."""
+    frames = int(checkpoint["frames"])
+    seconds = segment_seconds_of(frames, checkpoint.get("segment_seconds"))
+    n = int(round(seconds * SR))
+    return n if segment_frames(seconds) == frames else (frames - 1) * HOP_LENGTH
 
 
 def segment_seconds_of(frames: int, recorded: float | None) -> float:
