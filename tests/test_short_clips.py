@@ -219,3 +219,17 @@ def test_a_ten_minute_stereo_file_through_extract_and_predict(runs, tmp_path):
     code, [d] = _predict(runs, str(song), "-m", "dense")
     assert code == 0 and d["seconds"] == 600.0 and "note" not in d
 
+
+
+def test_a_too_short_cached_under_the_old_3s_floor_is_extracted_again(short_files, tmp_path):
+    from genrelab.features.cache import cache_write
+
+    out = tmp_path / "o" / "t.csv"
+    extract_table([short_files[1.5]], out=out, progress=False)
+    [entry] = (tmp_path / "o" / "cache").glob("*.npz")
+    cache_write(entry, {"error": "too short (1.50 s < 3 s)"})  # what the 3 s floor cached
+    table = extract_table([short_files[1.5]], out=out, progress=False)
+    assert table.attrs["n_computed"] == 1 and table["length"].tolist() == [int(1.5 * SR)]
+    cache_write(entry, {"error": "silent"})  # any other cached failure is served as it is
+    table = extract_table([short_files[1.5]], out=out, progress=False)
+    assert table.attrs["n_cached"] == 1 and table.attrs["skipped"] == [(str(short_files[1.5]), "silent")]
