@@ -175,6 +175,9 @@ def test_a_model_refuses_maps_of_another_segment_length(runs, excerpts, tmp_path
     assert res.output.startswith(f"error: {excerpts}: MFCC maps of 2 s segments (shape (20, 87)), but the cnn model "
                                  "was trained on 3 s maps (shape (20, 130)); extract its data with --segment 3")
     assert res.output.count("\n") == 1
+    res = runner.invoke(app, ["evaluate", str(runs), str(excerpts), "-m", "cnn", "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output  # without --segment: the model's own 3 s
+    assert json.loads((runs / "metrics" / f"cnn.{excerpts.name}.json").read_text())["n_test"] == 16
 
 
 def test_segment_length_is_a_parameter_end_to_end(excerpts, tmp_path):
