@@ -143,7 +143,7 @@ def test_maps_models_split_by_track_and_report_track_accuracy(tmp_path, monkeypa
         assert pa.shape == (4,) and pa.sum() == pytest.approx(1.0, abs=1e-6)
         assert clf.embed_audio(y).shape == (16,)
         with pytest.raises(AudioError, match="too short"):
-            clf.predict_proba_audio(y[: 22050 * 2])
+            clf.predict_proba_audio(y[: int(22050 * 0.3)])  # under the 0.5 s floor
     assert (tmp_path / "plots" / "cnn_misclassified.png").exists()
 
 
@@ -207,7 +207,7 @@ def test_predict_bad_file_reports_and_others_go_on(tmp_path, csv_run):
     good = tmp_path / "tone.wav"
     sf.write(good, (0.3 * np.sin(np.arange(22050 * 4) * 0.05)).astype(np.float32), 22050)
     short = tmp_path / "short.wav"
-    sf.write(short, np.zeros(22050, dtype=np.float32), 22050)
+    sf.write(short, np.zeros(22050 // 4, dtype=np.float32), 22050)  # under the 0.5 s floor
     fake = tmp_path / "text.wav"
     fake.write_text("not audio")
     res = predict_files(run, [fake, good, short, tmp_path / "missing.wav"])

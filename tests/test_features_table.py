@@ -37,13 +37,13 @@ def _tone(seconds: float, freq: float, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """Two genres x one 6.5 s clip, plus broken files: a text file named .wav, a 1 s clip, silence."""
+    """Two genres x one 6.5 s clip, plus broken files: a text file named .wav, a 0.3 s clip, silence."""
     root = tmp_path_factory.mktemp("fx_corpus")
     for gi, genre in enumerate(("blues", "metal")):
         (root / genre).mkdir()
         sf.write(root / genre / f"{genre}.00000.wav", _tone(6.5, 220 * (gi + 1), gi), SR)
     (root / "blues" / "blues.00001.wav").write_text("this is not audio\n")
-    sf.write(root / "metal" / "metal.00001.wav", _tone(1.0, 330, 5), SR)
+    sf.write(root / "metal" / "metal.00001.wav", _tone(0.3, 330, 5), SR)  # under the 0.5 s floor
     sf.write(root / "metal" / "metal.00002.wav", np.zeros(4 * SR, dtype=np.float32), SR)
     return root
 
@@ -158,8 +158,8 @@ def test_bad_options_are_parameter_errors(corpus: Path) -> None:
     files = [corpus / "blues" / "blues.00000.wav"]
     with pytest.raises(ParameterError, match="workers=0"):
         extract_table(files, workers=0, progress=False)
-    with pytest.raises(ParameterError, match="segment=1"):
-        extract_table(files, segment=1.0, progress=False)
+    with pytest.raises(ParameterError, match=r"segment=0.25 must be a number of seconds >= 0.5"):
+        extract_table(files, segment=0.25, progress=False)
     with pytest.raises(ParameterError, match="scheduler"):
         extract_table(files, scheduler="nonsense://nowhere", progress=False)
 

@@ -181,16 +181,16 @@ def test_predict_a_long_file_says_it_averaged_windows(cnn_run, long_and_cut):
     assert "20.0 s; mean of the probabilities of 6 windows" in res.output
 
 
-def test_predict_a_short_file_names_it_and_the_3s_window(cnn_run, long_and_cut, tmp_path):
+def test_predict_a_file_under_the_floor_names_it_and_the_floor(cnn_run, long_and_cut, tmp_path):
     long, cut = long_and_cut
     short = tmp_path / "short.wav"
-    sf.write(short, _long_signal(2.0), SR)
+    sf.write(short, _long_signal(0.3), SR)
     code, rows = _predict_json(cnn_run, str(short), str(cut))
     assert code == 1
-    assert rows[0]["error"] == f"{short}: too short (2.00 s read); the cnn model classifies 3 s MFCC windows and needs at least one"
+    assert rows[0]["error"].startswith(f"{short}: too short (0.30 s read); a cnn prediction needs at least 0.5 s")
     assert "genre" in rows[1]
-    code, [row] = _predict_json(cnn_run, str(long), "--offset", "18")  # 2 s left after the offset
-    assert code == 1 and row["error"].startswith(f"{long}: too short (2.00 s read from 18 s)")
+    code, [row] = _predict_json(cnn_run, str(long), "--offset", "19.8")  # 0.2 s left after the offset
+    assert code == 1 and row["error"].startswith(f"{long}: too short (0.20 s read from 19.8 s)")
     res = runner.invoke(app, ["predict", str(cnn_run), str(cut), "--duration", "0", "--device", "cpu"])
     assert res.exit_code == 2 and "error: duration=0.0 must be a positive number of seconds" in res.output
 
@@ -204,7 +204,7 @@ def all_short(tmp_path) -> Path:
     for genre in ("blues", "pop"):
         (root / genre).mkdir(parents=True)
         for k in range(2):
-            sf.write(root / genre / f"{genre}.{k:05d}.wav", _long_signal(1.5 + k * 0.25), SR)
+            sf.write(root / genre / f"{genre}.{k:05d}.wav", _long_signal(0.3 + k * 0.1), SR)
     return root
 
 
@@ -217,7 +217,7 @@ def test_prepare_writes_skipped_csv_before_it_points_to_it(all_short, tmp_path):
             prepare(all_short, run, progress=False)
         skipped_csv = run / "features" / "skipped.csv"
         assert f"see {skipped_csv}" in str(err.value), attempt
-        assert "too short (1.50 s < 3 s)" in str(err.value)
+        assert "too short (0.30 s); a clip needs at least 0.5 s" in str(err.value)
         df = pd.read_csv(skipped_csv)
         assert len(df) == 4 and df["reason"].str.startswith("too short").all(), attempt
     assert len(list((run / "features" / "cache").glob("*.npz"))) == 4

@@ -147,9 +147,9 @@ def test_overflowing_float_samples_are_skipped_not_written(tmp_path: Path) -> No
 
 def test_extract_exits_non_zero_when_nothing_was_extracted(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    _tone(root / "jazz" / "jazz.00000.wav")
+    _tone(root / "jazz" / "jazz.00000.wav", seconds=0.3)  # under the 0.5 s floor
     out = tmp_path / "out" / "features.csv"
-    result = CliRunner().invoke(app, ["extract", str(root), "-o", str(out), "--segment", "1e9", "--no-progress"])
+    result = CliRunner().invoke(app, ["extract", str(root), "-o", str(out), "--segment", "3", "--no-progress"])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: nothing was extracted from") and result.output.count("\n") == 1
     assert str(out.parent / "skipped.csv") in result.output.replace("\n", "")

@@ -54,7 +54,7 @@ class Stages:
                 paths.append(p)
         return paths
 
-    def prepare(self, data, run_dir, *, segment_maps=3.0, workers=1, progress=True):
+    def prepare(self, data, run_dir, *, segment_maps=3.0, workers=1, progress=True, pad="reflect"):
         self.calls["prepare"] += 1  # called for the cache too; counted apart from the step
         table = pd.DataFrame({"filename": [f"{g}.0000{k}.wav" for g in GENRES4 for k in range(3)],
                               "tempo": 120.0, "label": [g for g in GENRES4 for _ in range(3)]})

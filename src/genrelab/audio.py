@@ -59,6 +59,10 @@ def load(
             _check_header(path, f.format, f.extra_info)
             _check_rate(path, native_sr)
             start = min(int(round(offset * native_sr)), max(f.frames, 0))
+            if offset and start >= f.frames > 0:
+                raise AudioError(
+                    f"{path}: offset {offset:g} s is past the end of the file, which is {f.frames / native_sr:.2f} s long"
+                )
             frames = max(f.frames, 0) - start
             if duration is not None:
                 frames = min(frames, int(round(duration * native_sr)))

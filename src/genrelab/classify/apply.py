@@ -8,18 +8,16 @@ from typing import Sequence
 import numpy as np
 
 from genrelab.classify.classifier import Classifier, default_model, trained_classifiers
-from genrelab.classify.inputs import inputs_for
+from genrelab.classify.inputs import inputs_for, window_samples
 from genrelab.classify.training import FirstSplit, write_plots
 from genrelab.constants import SR
-from genrelab.errors import AudioError, DatasetError, GenrelabError, ParameterError
+from genrelab.errors import DatasetError, GenrelabError, ParameterError
+from genrelab.features.lengths import DEFAULT_PAD, TEMPO_FALLBACK_BPM, TEMPO_MIN_SECONDS, check_length
 from genrelab.metrics import confusion, split_scores, summarise, track_proba
 from genrelab.models import get_spec
 from genrelab.rundir import RunDir, RunPath
 
 __all__ = ["predict_files", "evaluate_classifiers"]
-
-#: Shortest audio ``predict`` classifies (seconds): one MFCC window of the maps models.
-MIN_PREDICT_SECONDS = 3.0
 
 
 def predict_files(
@@ -36,10 +34,14 @@ def predict_files(
 
     Success: ``{"file", "genre", "probabilities": {genre: p, ...} (all classes, descending),
     "top": [[genre, p], ...] (``top`` of them), "model", "offset", "duration", "seconds" (the
-    length of the audio read), "windows" (model inputs averaged: 3 s MFCC windows for a maps
-    model, 1 for the whole-file features)}`` plus ``"note"`` when several windows were averaged.
-    ``offset``/``duration`` (seconds) read that part of each file. A file that cannot be used
-    (shorter than 3 s among them) gives ``{"file", "error": reason}`` and the others go on.
+    length of the audio read), "windows" (model inputs averaged: MFCC windows of the model's
+    segment for a maps model, 1 for the whole-file features)}``; a maps model adds
+    ``"window_seconds"`` and ``"padded"`` (the audio was shorter than one window and padded to
+    it, as its training maps of short clips were). ``"note"`` says in words when windows were
+    averaged (their mean probability), the clip was padded, or (features model, under 2 s) the
+    tempo feature took its fallback. ``offset``/``duration`` (seconds) read that part of each
+    file. A file that cannot be used (shorter than 0.5 s among them) gives
+    ``{"file", "error": reason}`` and the others go on.
     ``model`` None picks the trained classifier with the best reported accuracy.
     """
     from genrelab.features.table import check_span
@@ -66,18 +68,12 @@ def _predict_one(clf: Classifier, f: Path, *, offset: float, duration: float | N
 
     y = load(f, sr=SR, offset=offset, duration=duration)
     seconds = y.size / SR
-    part = f" from {offset:g} s" if offset else ""
-    if seconds < MIN_PREDICT_SECONDS:
-        need = (
-            f"classifies {MIN_PREDICT_SECONDS:g} s MFCC windows and needs at least one"
-            if clf.kind == "maps"
-            else f"needs at least {MIN_PREDICT_SECONDS:g} s"
-        )
-        raise AudioError(f"{f}: too short ({seconds:.2f} s read{part}); the {clf.name} model {need}")
+    part = f" read from {offset:g} s" if offset else " read"
+    check_length(y.size, sr=SR, what=f"{clf.name} prediction", part=part)
     x = clf.audio_inputs(y, SR)
     p = clf.proba(x).mean(0)
     order = np.argsort(-p, kind="stable")
-    row = {
+    row: dict = {
         "file": str(f),
         "genre": clf.labels[order[0]],
         "probabilities": {clf.labels[i]: float(p[i]) for i in order},
@@ -88,8 +84,24 @@ def _predict_one(clf: Classifier, f: Path, *, offset: float, duration: float | N
         "seconds": round(float(seconds), 3),
         "windows": int(len(x)),
     }
-    if len(x) > 1:
-        row["note"] = f"mean of the probabilities of {len(x)} windows of 3 s (as track accuracy votes)"
+    notes = []
+    window = clf.segment_seconds
+    if window is not None:  # a maps model: windows of `window` seconds
+        row["window_seconds"] = window
+        row["padded"] = bool(y.size < window_samples(clf.checkpoint))
+        if row["padded"]:
+            pad = clf.checkpoint.get("pad") or DEFAULT_PAD
+            notes.append(
+                f"{seconds:.2f} s is shorter than the model's {window:g} s window: padded ({pad}) to one window"
+            )
+        elif len(x) > 1:
+            notes.append(f"mean of the probabilities of {len(x)} windows of {window:g} s (as track accuracy votes)")
+    elif seconds < TEMPO_MIN_SECONDS:
+        notes.append(
+            f"tempo feature set to {TEMPO_FALLBACK_BPM:g} bpm: {seconds:.2f} s is under the {TEMPO_MIN_SECONDS:g} s a tempo estimate needs"
+        )
+    if notes:
+        row["note"] = "; ".join(notes)
     return row
 
 
@@ -106,10 +118,13 @@ def evaluate_classifiers(
     device: str = "cpu",
     progress: bool = True,
     plots: bool = True,
+    segment: float | None = None,
 ) -> dict[str, dict]:
     """Score trained classifiers on another set (every row is test data).
 
     ``data``: an audio folder (features cached in ``RUN/evaluations/<set>/``) or a feature CSV.
+    Its MFCC maps are cut at ``segment`` seconds (None: the maps models' own segment length); a
+    maps model refuses maps of another length with a :class:`ParameterError`.
     Writes ``RUN/metrics/<model>.<set>.json`` (same keys as training; ``history`` empty) and
     plots ``RUN/plots/<model>.<set>_*.png``. Returns model -> metrics.
     """
@@ -122,10 +137,14 @@ def evaluate_classifiers(
         raise DatasetError(f"{run} has no trained classifier; run `genrelab train` first")
     clfs = [Classifier.load(run, n, device=device) for n in names]
     set_name = _set_name(data)
-    features = prepare(data, run.sub_run("evaluations", set_name).root, progress=progress)
+    own = [c.segment_seconds for c in clfs if c.segment_seconds is not None]
+    seg = segment if segment is not None else (own[0] if own else 3.0)
+    features = prepare(data, run.sub_run("evaluations", set_name).root, segment_maps=seg, progress=progress)
     results = {}
     for clf in clfs:
         spec = get_spec(clf.name)
+        if spec.kind == "maps" and features.maps is not None:
+            clf.check_maps(features.maps, where=str(data))
         rows = inputs_for(spec).rows(spec, features)
         unknown = sorted(set(rows.labels) - set(clf.labels))
         if unknown:
@@ -136,11 +155,6 @@ def evaluate_classifiers(
             if labels == sorted(labels)
             else np.array([labels.index(v) for v in rows.labels])
         )
-        if spec.kind == "maps" and rows.x.shape[1:] != (clf.module.config.n_mfcc, clf.frames):
-            raise DatasetError(
-                f"{data}: MFCC maps of shape {rows.x.shape[1:]}, model {clf.name!r} was trained on "
-                f"({clf.module.config.n_mfcc}, {clf.frames})"
-            )
         proba = clf.proba(rows.x) if spec.kind == "maps" else clf.predict_proba_features(features.table)
         scores = split_scores(y, proba)
         if rows.segmented:

@@ -9,9 +9,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from genrelab.classify.inputs import feature_matrix, inputs_for, map_windows
+from genrelab.classify.inputs import feature_matrix, inputs_for, map_windows, segment_seconds_of
 from genrelab.constants import SR
 from genrelab.errors import AudioError, DatasetError, ParameterError
+from genrelab.features import MapSet
+from genrelab.features.lengths import check_length
 from genrelab.models import CLASSIFIERS, get_spec
 from genrelab.rundir import RunDir, RunPath
 
@@ -62,6 +64,10 @@ class Classifier:
         self.checkpoint = checkpoint
         self.device = device
         self.frames: int | None = checkpoint.get("frames")
+        #: the maps' segment length in seconds (maps models; None for features models)
+        self.segment_seconds: float | None = (
+            segment_seconds_of(int(self.frames), checkpoint.get("segment_seconds")) if self.frames else None
+        )
         self.feature_columns: list[str] | None = checkpoint.get("feature_columns")
         self.inputs = inputs_for(get_spec(name))
 
@@ -102,6 +108,19 @@ class Classifier:
         windows = map_windows(mfcc, n_mfcc=int(self.module.config.n_mfcc), frames=int(self.frames or 0), name=self.name)
         return self.proba(windows).mean(0)
 
+    def check_maps(self, maps: MapSet, *, where: str) -> None:
+        """ParameterError in one sentence unless ``maps`` have this model's segment length and shape."""
+        if self.kind != "maps":
+            raise ParameterError(f"{self.name} works on the 57 features, not on MFCC maps")
+        n_mfcc, frames, seconds = int(self.module.config.n_mfcc), int(self.frames or 0), self.segment_seconds
+        got = segment_seconds_of(int(maps.maps.shape[2]), maps.segment_seconds)
+        if maps.maps.shape[1:] != (n_mfcc, frames) or (maps.segment_seconds is not None and got != seconds):
+            raise ParameterError(
+                f"{where}: MFCC maps of {got:g} s segments (shape {tuple(maps.maps.shape[1:])}), but the "
+                f"{self.name} model was trained on {seconds:g} s maps (shape ({n_mfcc}, {frames})); "
+                f"extract its data with --segment {seconds:g}"
+            )
+
     def _audio(self, y: np.ndarray, sr: int) -> np.ndarray:
         from genrelab.audio import resample
 
@@ -110,15 +129,15 @@ class Classifier:
             raise ParameterError(f"expected mono samples (n,), got shape {y.shape}")
         if sr != SR:
             y = resample(y, orig_sr=sr, target_sr=SR)
-        if len(y) < 3 * SR:
-            raise AudioError(f"too short ({len(y) / SR:.2f} s < 3 s)")
         if not np.all(np.isfinite(y)):
             raise AudioError("contains NaN or infinite samples")
+        check_length(len(y), sr=SR, what=f"{self.name} prediction")
         return y
 
     def audio_inputs(self, y: np.ndarray, sr: int) -> np.ndarray:
         """The model's input for mono samples ``y (n,)``: the ``(1, n_features)`` feature row
-        (``features`` kind) or the ``(W, n_mfcc, frames)`` MFCC windows (``maps`` kind)."""
+        (``features`` kind) or the ``(W, n_mfcc, frames)`` MFCC windows (``maps`` kind; a clip
+        shorter than one window is padded to it, as the training maps of short clips were)."""
         return self.inputs.audio_inputs(self._audio(y, sr), self.checkpoint, self.module, self.name)
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
@@ -128,7 +147,8 @@ class Classifier:
             return self.module.embed(torch.tensor(x, device=self.device)).mean(0).cpu().numpy()
 
     def predict_proba_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:
-        """``(n_classes,)`` probabilities for mono samples ``y (n,)`` of at least 3 s."""
+        """``(n_classes,)`` probabilities for mono samples ``y (n,)`` of at least 0.5 s (a maps model
+        pads a clip shorter than its window, see :meth:`audio_inputs`)."""
         return self.proba(self.audio_inputs(y, sr)).mean(0)
 
     def embed_audio(self, y: np.ndarray, *, sr: int = SR) -> np.ndarray:

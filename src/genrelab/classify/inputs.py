@@ -16,12 +16,24 @@ import pandas as pd
 import torch
 from torch import nn
 
-from genrelab.constants import SR
+from genrelab.constants import HOP_LENGTH, SEGMENT_SECONDS, SR
 from genrelab.errors import AudioError, DatasetError, ParameterError
 from genrelab.features import FEATURE_COLUMNS, FeatureSet
+from genrelab.features.lengths import DEFAULT_PAD, pad_to, segment_frames, tempo_fallback
 from genrelab.models import CLASSIFIERS, ModelSpec, build_model
 
-__all__ = ["Rows", "ModelInput", "FeatureInput", "MapInput", "inputs_for", "table_rows", "log_columns_of"]
+__all__ = [
+    "Rows",
+    "ModelInput",
+    "FeatureInput",
+    "MapInput",
+    "inputs_for",
+    "table_rows",
+    "log_columns_of",
+    "segment_seconds_of",
+    "map_windows",
+    "feature_matrix",
+]
 
 
 @dataclasses.dataclass
@@ -33,6 +45,8 @@ class Rows:
     tracks: np.ndarray  # (N,) str
     names: np.ndarray  # (N,) str file/segment names
     columns: list[str] | None = None
+    segment_seconds: float | None = None  # maps: the segment length they were cut at (None: unknown)
+    pad: str | None = None  # maps: how clips shorter than a segment were padded
 
     @property
     def segmented(self) -> bool:
@@ -93,6 +107,10 @@ class ModelInput:
         """A fresh model for ``x_train``, its input normalisation fitted on those rows."""
         raise NotImplementedError
 
+    def data_config(self, rows: Rows) -> dict[str, Any]:
+        """Model config entries the data fixes (the maps' segment length); none by default."""
+        return {}
+
     def checkpoint_extra(self, model: nn.Module, rows: Rows) -> dict[str, Any]:
         """What the checkpoint stores beside the weights to rebuild this model's input."""
         raise NotImplementedError
@@ -138,7 +156,9 @@ class FeatureInput(ModelInput):
     def audio_inputs(self, y: np.ndarray, checkpoint: Mapping[str, Any], module: nn.Module, name: str) -> np.ndarray:
         from genrelab.features import extract_clip
 
-        return feature_matrix(pd.DataFrame([extract_clip(y, sr=SR)]), checkpoint.get("feature_columns"))
+        row = extract_clip(y, sr=SR)
+        tempo_fallback(row, y.size, sr=SR)  # as the training rows of a clip this short
+        return feature_matrix(pd.DataFrame([row]), checkpoint.get("feature_columns"))
 
     def example_vectors(self, rows: Rows) -> np.ndarray:
         cols = rows.columns or []
@@ -160,6 +180,8 @@ class MapInput(ModelInput):
             labels=np.asarray(maps.label).astype(str),
             tracks=np.asarray(maps.track).astype(str),
             names=np.asarray(maps.filename).astype(str),
+            segment_seconds=maps.segment_seconds,
+            pad=maps.pad,
         )
 
     def new_model(
@@ -172,19 +194,30 @@ class MapInput(ModelInput):
     ) -> nn.Module:
         cfg = dict(overrides)
         cfg.update(n_mfcc=x_train.shape[1], frames=x_train.shape[2], n_classes=n_classes)
+        cfg.setdefault("segment_seconds", segment_seconds_of(x_train.shape[2], None))
         model = build_model(spec.name, **cfg)
         model.norm.fit(torch.from_numpy(x_train))
         return model
 
+    def data_config(self, rows: Rows) -> dict[str, Any]:
+        return {"segment_seconds": segment_seconds_of(int(rows.x.shape[2]), rows.segment_seconds)}
+
     def checkpoint_extra(self, model: nn.Module, rows: Rows) -> dict[str, Any]:
-        return {"frames": int(rows.x.shape[2])}
+        frames = int(rows.x.shape[2])
+        return {
+            "frames": frames,
+            "segment_seconds": segment_seconds_of(frames, rows.segment_seconds),
+            "pad": rows.pad or DEFAULT_PAD,
+        }
 
     def audio_inputs(self, y: np.ndarray, checkpoint: Mapping[str, Any], module: nn.Module, name: str) -> np.ndarray:
+        """The ``(W, n_mfcc, frames)`` windows of ``y``; a clip shorter than one window is first
+        padded to it (the checkpoint's ``pad``, as the training maps of short clips were)."""
         from genrelab.features import mfcc
 
-        return map_windows(
-            mfcc(y, sr=SR), n_mfcc=int(module.config.n_mfcc), frames=int(checkpoint["frames"]), name=name
-        )
+        frames = int(checkpoint["frames"])
+        y = pad_to(y, window_samples(checkpoint), mode=str(checkpoint.get("pad") or DEFAULT_PAD))
+        return map_windows(mfcc(y, sr=SR), n_mfcc=int(module.config.n_mfcc), frames=frames, name=name)
 
     def example_vectors(self, rows: Rows) -> np.ndarray:
         return rows.x
@@ -212,12 +245,34 @@ def feature_matrix(table: pd.DataFrame, columns: Sequence[str] | None) -> np.nda
     return x
 
 
+def window_samples(checkpoint: Mapping[str, Any]) -> int:
+    """Samples of one window of a maps model: its segment (``round(seconds * SR)``, what a short
+    training clip was padded to) when that gives its frame count, else ``(frames - 1) * hop``."""
+    frames = int(checkpoint["frames"])
+    seconds = segment_seconds_of(frames, checkpoint.get("segment_seconds"))
+    n = int(round(seconds * SR))
+    return n if segment_frames(seconds) == frames else (frames - 1) * HOP_LENGTH
+
+
+def segment_seconds_of(frames: int, recorded: float | None) -> float:
+    """The segment length of maps with ``frames`` frames: ``recorded`` when known, else 3 s for
+    130 frames (every map before #13), else the frames' span at :data:`SR` / :data:`HOP_LENGTH`."""
+    if recorded:
+        return float(recorded)
+    if frames == segment_frames(SEGMENT_SECONDS):
+        return SEGMENT_SECONDS
+    return round((frames - 1) * HOP_LENGTH / SR, 3)
+
+
 def map_windows(mfcc: np.ndarray, *, n_mfcc: int, frames: int, name: str) -> np.ndarray:
     """Non-overlapping ``(W, n_mfcc, frames)`` windows of a ``(n_mfcc, T)`` map."""
     m = np.asarray(mfcc, dtype=np.float32)
     if m.ndim != 2 or m.shape[0] != n_mfcc:
         raise ParameterError(f"expected an MFCC map of shape ({n_mfcc}, frames), got {m.shape}")
     if m.shape[1] < frames:
-        raise AudioError(f"too short: {m.shape[1]} MFCC frames, the {name} model needs at least {frames} (3 s)")
+        raise AudioError(
+            f"too short: {m.shape[1]} MFCC frames, the {name} model needs at least {frames} "
+            f"({segment_seconds_of(frames, None):g} s)"
+        )
     starts = range(0, m.shape[1] - frames + 1, frames)
     return np.stack([m[:, s : s + frames] for s in starts])

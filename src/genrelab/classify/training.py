@@ -101,7 +101,7 @@ def train_classifiers(
         cfg = train_config_for(
             spec.name, epochs=epochs, batch_size=batch_size, lr=lr, overrides=(train_config or {}).get(spec.name)
         )
-        overrides = dict((model_config or {}).get(spec.name, {}))
+        overrides = {**inputs_for(spec).data_config(rows[spec.name]), **dict((model_config or {}).get(spec.name, {}))}
         results[spec.name] = _train_one(
             spec,
             rows[spec.name],

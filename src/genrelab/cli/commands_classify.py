@@ -44,6 +44,10 @@ def train(
     lr: float | None = typer.Option(None, help="default: the model's own"),
     seed: int = typer.Option(32, help="split and initialisation seed"),
     workers: int = typer.Option(1, min=1, help="feature-extraction workers for an audio folder"),
+    segment: float = typer.Option(3.0, "--segment", help="seconds per MFCC map of the map models (130 frames for 3)"),
+    pad: str = typer.Option(
+        "reflect", "--pad", help="padding of clips shorter than a segment: reflect | repeat | zeros"
+    ),
     device: str | None = typer.Option(None, help="cpu | cuda (default: cuda when available)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -52,8 +56,11 @@ def train(
     if out is None:
         out = Path("runs") / (data.stem if data.suffix else data.name or "run")
     from genrelab.data import parse_protocol
+    from genrelab.features.lengths import check_pad, check_segment
 
-    parse_protocol(split)  # bad split strings fail before any feature extraction
+    parse_protocol(split)  # bad split strings and segment lengths fail before any feature extraction
+    check_segment(segment)
+    check_pad(pad)
     if lr is not None and not 0 < lr < 10:
         raise ParameterError(f"--lr {lr} must be a positive number below 10")
     dev = pick_device(device)
@@ -62,7 +69,7 @@ def train(
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {str(out)!r} is a file; give a folder for the run")
     with folder_lock(out, what="run folder"):
-        _train_into(out, data, names, dev, split, repeats, epochs, batch_size, lr, seed, workers, quiet)
+        _train_into(out, data, names, dev, split, repeats, epochs, batch_size, lr, seed, workers, quiet, (segment, pad))
 
 
 def _train_into(
@@ -78,14 +85,15 @@ def _train_into(
     seed: int,
     workers: int,
     quiet: bool,
+    maps: tuple[float, str] = (3.0, "reflect"),
 ) -> None:
-    """The body of ``train``, run under the run folder's lock."""
+    """The body of ``train``, run under the run folder's lock; ``maps`` = (segment seconds, padding)."""
     from rich.console import Console
 
     from genrelab.features import prepare
     from genrelab.models import get_spec
 
-    features = prepare(data, out, workers=workers, progress=not quiet)
+    features = prepare(data, out, segment_maps=maps[0], pad=maps[1], workers=workers, progress=not quiet)
     classifiers = [n for n in names if get_spec(n).kind != "recreation"]
     recreation = [n for n in names if get_spec(n).kind == "recreation"]
     console = Console()
@@ -126,6 +134,9 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
     data: Path = typer.Argument(..., help="audio folder or feature CSV; every row is test data"),
     model: list[str] | None = typer.Option(None, "--model", "-m", help="classifier(s); default: all trained"),
+    segment: float | None = typer.Option(
+        None, "--segment", help="seconds per MFCC map (default: the map models' own; another length is refused)"
+    ),
     device: str | None = typer.Option(None, help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -137,7 +148,7 @@ def evaluate(
     names = _model_names(model) if model else None
     dev = pick_device(device)
     with folder_lock(run_dir, what="run folder", create=False):
-        results = evaluate_classifiers(run_dir, data, models=names, device=dev, progress=not quiet)
+        results = evaluate_classifiers(run_dir, data, models=names, device=dev, progress=not quiet, segment=segment)
     console = Console()
     for name, m in results.items():
         extra = f", track accuracy {m['track_accuracy']:.3f}" if "track_accuracy" in m else ""
@@ -150,7 +161,7 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="a run folder with trained classifiers"),
-    files: list[Path] = typer.Argument(..., help="audio files, at least 3 s each (of the part read)"),
+    files: list[Path] = typer.Argument(..., help="audio files, at least 0.5 s each (of the part read)"),
     model: str | None = typer.Option(
         None, "--model", "-m", help="default: the trained classifier with the best accuracy"
     ),
@@ -163,8 +174,9 @@ def predict(
 ) -> None:
     """Top three genres per audio file. A bad file prints its reason; exit 1 if any file failed.
 
-    A file longer than the model's 3 s window (cnn, convlstm) gets the mean of its windows'
-    probabilities; the output says so and gives the seconds read.
+    A file longer than the model's window (cnn, convlstm: 3 s unless trained with --segment)
+    gets the mean of its windows' probabilities; one shorter is padded to one window
+    (JSON "padded": true). The output says which, and gives the seconds read.
     """
     from rich.console import Console
 

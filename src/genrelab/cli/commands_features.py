@@ -21,18 +21,24 @@ def extract(
         ..., "-o", "--out", help="Output table (CSV); a .parquet copy and skipped.csv go beside it."
     ),
     segment: float | None = typer.Option(
-        None, "--segment", help="Rows per SECONDS-long segment (3 -> ten per 30 s clip)."
+        None,
+        "--segment",
+        help="Rows (and maps) per SECONDS-long segment (3 -> ten per 30 s clip); a shorter clip gives one.",
     ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port."),
     maps: Path | None = typer.Option(None, "--maps", help="Also write MFCC maps to DIR/maps.npz."),
     offset: float = typer.Option(0.0, "--offset", help="Start reading each file this many seconds in."),
     duration: float | None = typer.Option(None, "--duration", help="Read at most this many seconds of each file."),
+    pad: str = typer.Option(
+        "reflect", "--pad", help="How a clip shorter than a map segment is padded: reflect | repeat | zeros."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", hidden=True),  # the old spelling
 ) -> None:
     """Extract the 57 GTZAN features in the public CSV layout (resumes into the same output).
 
+    Clips from 0.5 s on give a row; under 2 s the tempo takes a fallback, listed in notes.csv.
     Exits with an error (code 2) when no clip gave a row; skipped.csv still lists why.
     """
     show = (not quiet) if progress is None else (progress and not quiet)
@@ -62,6 +68,7 @@ def extract(
             progress=show,
             offset=offset,
             duration=duration,
+            pad=pad,
         )
         skipped = pre_skipped + list(table.attrs.get("skipped", []))
         if pre_skipped:
@@ -77,5 +84,12 @@ def extract(
         f"({table.attrs.get('n_computed', 0)} extracted, {table.attrs.get('n_cached', 0)} from cache), "
         f"{len(skipped)} skipped" + (f" (see {skipped_csv})" if skipped else "")
     )
+    notes = list(table.attrs.get("notes", []))
+    if notes:
+        console.print(
+            f"{len(notes)} row(s) with a note (see {out.parent / 'notes.csv'}), the first: {notes[0][2]}",
+            highlight=False,
+            markup=False,
+        )
     for path, reason in skipped[:10]:
         console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)

@@ -24,14 +24,20 @@ __all__ = ["ClipResult", "compact", "rows_table"]
 class ClipResult:
     """One clip: ``values [shape=(rows, n_features)]`` float64 in the columns' order, ``segments`` and
     ``lengths`` ``(rows,)`` int64, ``maps [shape=(n, n_mfcc, t)]`` float32 (or None) with their
-    ``map_segments``, ``notes`` (segments left out, and why); or only ``error`` (why the clip gave nothing)."""
+    ``map_segments``, ``map_padded`` (the clip was shorter than a map and padded) and ``map_seconds``
+    (audio seconds per map; empty in caches from before #13), ``notes`` (segments left out, and why),
+    ``row_notes`` (one per row, "" for none: e.g. the tempo fallback); or only ``error`` (why the clip
+    gave nothing)."""
 
     values: np.ndarray
     segments: np.ndarray
     lengths: np.ndarray
     maps: np.ndarray | None = None
     map_segments: tuple[int, ...] = ()
+    map_padded: bool = False
+    map_seconds: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
+    row_notes: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -50,7 +56,10 @@ def compact(result: dict[str, Any], columns: Sequence[str]) -> ClipResult:
         lengths=np.array([row["length"] for row in rows], dtype=np.int64),
         maps=result.get("maps"),
         map_segments=tuple(int(s) for s in result.get("map_segments", [])),
+        map_padded=bool(result.get("map_padded", False)),
+        map_seconds=tuple(float(s) for s in (result.get("map_seconds") or [])),
         notes=tuple(result.get("notes", [])),
+        row_notes=tuple(str(row.get("note") or "") for row in rows),
     )
 
 

@@ -1,4 +1,8 @@
-"""MFCC maps for the map models (CNN, ConvLSTM, recreation): one ``.npz`` beside the table."""
+"""MFCC maps for the map models (CNN, ConvLSTM, recreation): one ``.npz`` beside the table.
+
+Each map records whether its clip was shorter than a segment and padded (``padded``) and the
+seconds of audio behind it (``seconds``); the set records its ``segment_seconds``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from genrelab.constants import HOP_LENGTH, SR
 from genrelab.errors import DatasetError
 from genrelab.io import write_with
 
 _KEYS = ("maps", "filename", "track", "label", "segment")
+_OPTIONAL = ("padded", "seconds", "segment_seconds", "pad")  # absent from maps written before #13
 
 
 @dataclass
@@ -24,6 +30,10 @@ class MapSet:
     track: np.ndarray  # (N,) str track ids
     label: np.ndarray  # (N,) str
     segment: np.ndarray  # (N,) int (0 for whole clips)
+    padded: np.ndarray | None = None  # (N,) bool: the clip was shorter than a segment and padded (None: none)
+    seconds: np.ndarray | None = None  # (N,) float: seconds of audio behind each map (None: the segment's)
+    segment_seconds: float | None = None  # the segment length the maps were cut at (None: unknown, per clip)
+    pad: str | None = None  # how clips shorter than a segment were padded (genrelab.features.lengths.PAD_MODES)
 
     def __post_init__(self) -> None:
         self.maps = np.asarray(self.maps, dtype=np.float32)
@@ -34,7 +44,15 @@ class MapSet:
         n = self.maps.shape[0] if self.maps.ndim == 3 else -1
         if self.maps.ndim != 3:
             raise DatasetError(f"maps must have shape (N, n_mfcc, frames); got {self.maps.shape}")
-        for name in _KEYS[1:]:
+        if self.segment_seconds is not None:
+            self.segment_seconds = float(self.segment_seconds)
+        self.padded = np.zeros(n, dtype=bool) if self.padded is None else np.asarray(self.padded, dtype=bool)
+        if self.seconds is None:
+            hop_s = HOP_LENGTH / SR
+            full = self.segment_seconds if self.segment_seconds else (self.maps.shape[2] - 1) * hop_s
+            self.seconds = np.full(n, full, dtype=np.float64)
+        self.seconds = np.asarray(self.seconds, dtype=np.float64)
+        for name in (*_KEYS[1:], "padded", "seconds"):
             if getattr(self, name).shape != (n,):
                 raise DatasetError(f"MapSet.{name} has shape {getattr(self, name).shape}; expected ({n},)")
 
@@ -48,7 +66,11 @@ def save_maps(path: str | os.PathLike[str], maps: MapSet) -> None:
     The same maps always give the same bytes (``np.savez`` stamps each member with the time),
     so the study's fingerprint of ``maps.npz`` survives a rewrite by a resumed run.
     """
-    arrays = {k: getattr(maps, k) for k in _KEYS}
+    arrays = {k: getattr(maps, k) for k in (*_KEYS, "padded", "seconds")}
+    if maps.segment_seconds is not None:
+        arrays["segment_seconds"] = np.float64(maps.segment_seconds)
+    if maps.pad is not None:
+        arrays["pad"] = np.str_(maps.pad)
     write_with(path, lambda tmp: _write_npz(tmp, arrays))
 
 
@@ -71,7 +93,12 @@ def load_maps(path: str | os.PathLike[str]) -> MapSet:
             missing = [k for k in _KEYS if k not in z.files]
             if missing:
                 raise DatasetError(f"maps file {path} lacks arrays {missing}; expected {list(_KEYS)}")
-            return MapSet(**{k: z[k] for k in _KEYS})
+            extra = {k: z[k] for k in _OPTIONAL if k in z.files}
+            if "segment_seconds" in extra:
+                extra["segment_seconds"] = float(extra["segment_seconds"])
+            if "pad" in extra:
+                extra["pad"] = str(extra["pad"])
+            return MapSet(**{k: z[k] for k in _KEYS}, **extra)
     except DatasetError:
         raise
     except Exception as exc:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from genrelab.errors import DatasetError, ParameterError
+from genrelab.errors import DatasetError
 from genrelab.features.columns import FEATURE_COLUMNS, TABLE_COLUMNS
+from genrelab.features.lengths import DEFAULT_PAD, check_pad, check_segment
 from genrelab.features.maps import MapSet, save_maps
-from genrelab.features.table import Settings, run_extraction, write_skipped, write_table
+from genrelab.features.table import Settings, run_extraction
+from genrelab.features.writing import write_notes, write_skipped, write_table
 from genrelab.io import write_with
 from genrelab.rundir import RunDir
 
@@ -24,6 +26,7 @@ class FeatureSet:
     maps: MapSet | None  # 3 s segment maps (n_mfcc=20, 130 frames); None for a CSV input
     clips: pd.DataFrame | None  # filename, track, label, path (None for a CSV input)
     skipped: pd.DataFrame  # path, reason
+    notes: pd.DataFrame | None = None  # path, filename, note: kept rows with a remark (a tempo fallback)
 
 
 def read_feature_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -58,19 +61,22 @@ def prepare(
     segment_maps: float | None = 3.0,
     workers: int = 1,
     progress: bool = True,
+    pad: str = DEFAULT_PAD,
 ) -> FeatureSet:
     """Features for a study in ``run_dir/features/``.
 
     ``data`` is an audio folder (discovered, then extracted: the clip-level table plus MFCC maps
     of ``segment_maps``-second segments, 130 frames each for 3 s; cached in
     ``run_dir/features/cache/`` so a rerun resumes) or a feature CSV in the public layout,
-    read as is (maps None). Writes ``features.csv`` (+ ``.parquet``), ``maps.npz``,
-    ``clips.csv`` and ``skipped.csv``.
+    read as is (maps None). A clip shorter than a segment (at least 0.5 s) gives one map padded
+    by ``pad`` (:mod:`genrelab.features.lengths`). Writes ``features.csv`` (+ ``.parquet``),
+    ``maps.npz``, ``clips.csv``, ``skipped.csv`` and ``notes.csv``.
     """
     data = Path(data)
     out = RunDir(run_dir).features
-    if segment_maps is not None and segment_maps <= 0:
-        raise ParameterError(f"segment_maps={segment_maps!r} must be a positive number of seconds or None")
+    if segment_maps is not None:
+        segment_maps = check_segment(segment_maps, name="segment_maps")
+    check_pad(pad)
     if not data.exists():
         raise DatasetError(f"{data} does not exist; give an audio folder or a feature CSV")
     if data.is_file():
@@ -80,12 +86,13 @@ def prepare(
         write_table(table, out / "features.csv")
         skipped = pd.DataFrame(columns=["path", "reason"])
         write_skipped([], out / "skipped.csv")
+        write_notes([], out / "notes.csv")
         return FeatureSet(table=table, maps=None, clips=None, skipped=skipped)
 
     from genrelab.data.gtzan import discover
 
     dataset = discover(data)
-    settings = Settings(segment=None, maps_segment=segment_maps)
+    settings = Settings(segment=None, maps_segment=segment_maps, pad=pad)
     result = run_extraction(
         dataset.clips, settings=settings, workers=workers, cache_dir=out / "cache", progress=progress
     )
@@ -97,10 +104,15 @@ def prepare(
             f"no clip of {data} could be used ({len(skipped)} skipped; see {out / 'skipped.csv'}){first}"
         )
     write_table(result.table, out / "features.csv")
+    write_notes(result.notes, out / "notes.csv")
     clips = pd.DataFrame(result.clips, columns=["filename", "track", "label", "path"])
     write_with(out / "clips.csv", lambda tmp: clips.to_csv(tmp, index=False))
     if result.maps is not None:
         save_maps(out / "maps.npz", result.maps)
     return FeatureSet(
-        table=result.table, maps=result.maps, clips=clips, skipped=pd.DataFrame(skipped, columns=["path", "reason"])
+        table=result.table,
+        maps=result.maps,
+        clips=clips,
+        skipped=pd.DataFrame(skipped, columns=["path", "reason"]),
+        notes=pd.DataFrame(result.notes, columns=["path", "filename", "note"]),
     )

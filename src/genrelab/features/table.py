@@ -13,27 +13,33 @@ at most 64) and exit when the process that started them dies (see that module).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from genrelab.errors import AudioError, ParameterError
+from genrelab.features.cache import cache_key, cache_read, cache_write, stale_length_error
 from genrelab.features.collect import ClipResult, compact, rows_table
 from genrelab.features.columns import feature_columns
+from genrelab.features.lengths import (
+    DEFAULT_PAD,
+    MIN_SECONDS,
+    check_length,
+    check_pad,
+    check_segment,
+    pad_to,
+    tempo_fallback,
+)
 from genrelab.features.maps import MapSet, save_maps
-from genrelab.features.workers import check_workers, run_local
-from genrelab.features.writing import write_skipped, write_table, writing
-from genrelab.io import write_with
+from genrelab.features.workers import check_workers, run_dask, run_local
+from genrelab.features.writing import write_notes, write_skipped, write_table, writing
 from genrelab.progress import track
 
-#: Shortest clip the extractor accepts (seconds), also the minimum for every segment length.
-MIN_SECONDS = 3.0
 _CACHE_VERSION = 1
 
 
@@ -50,11 +56,14 @@ class Settings:
     table: bool = True  # compute the feature rows (False: maps only)
     offset: float = 0.0  # seconds skipped at the start of each file
     duration: float | None = None  # seconds read from each file (None: to the end)
+    pad: str = DEFAULT_PAD  # how a clip shorter than a map segment is padded (genrelab.features.lengths)
 
     def key(self) -> str:
         fields = asdict(self)
         if not self.offset and self.duration is None:  # whole files: the key of caches written before
             del fields["offset"], fields["duration"]
+        if self.pad == DEFAULT_PAD:  # the key of caches written before padding existed
+            del fields["pad"]
         return json.dumps({"v": _CACHE_VERSION, **fields}, sort_keys=True)
 
 
@@ -68,6 +77,7 @@ class Extraction:
     n_cached: int = 0
     n_computed: int = 0
     clips: list[tuple[str, str, str, str]] = field(default_factory=list)  # (filename, track, label, path)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (path, row filename, note) of kept rows
 
 
 def _segment_samples(seconds: float, sr: int) -> int:
@@ -80,13 +90,16 @@ def _segment_name(name: str, index: int) -> str:
 
 
 def process_clip(path: str, settings: Settings) -> dict[str, Any]:
-    """Extract one file: ``{"rows": [...], "maps": (n, n_mfcc, t) | None, "length": n, "notes": [...]}``.
+    """Extract one file: ``{"rows": [...], "maps": (n, n_mfcc, t) | None, "map_segments", "map_seconds",
+    "map_padded", "length": n, "notes": [...]}`` (a row with a tempo fallback carries its ``"note"``).
 
     On an unusable file returns ``{"error": reason}`` instead of raising, so a batch goes on.
     Segments are cut from the start, ``round(segment * sr)`` samples each: 66150 for 3 s, so
     a 30 s GTZAN clip (661794 samples) gives ten. (The public ``features_3_sec.csv`` reports
     ``length`` 66149, one sample short of 3 s; we keep whole 3 s pieces, 130 STFT frames each.)
-    A remainder shorter than a segment is dropped. A silent segment is left out with a note.
+    A remainder shorter than a segment is dropped; a clip shorter than one segment (but at least
+    :data:`genrelab.features.lengths.MIN_SECONDS`) gives one row of the whole clip and one map of
+    a segment's frames, its audio padded (``settings.pad``). A silent segment is left out with a note.
     """
     from genrelab.audio import load
     from genrelab.features.engine import extract_features
@@ -102,11 +115,9 @@ def process_clip(path: str, settings: Settings) -> dict[str, Any]:
 def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[str, Any]:
     try:
         y = load(path, sr=s.sr, offset=s.offset, duration=s.duration)
+        check_length(y.size, sr=s.sr)
     except AudioError as exc:
         return {"error": _reason(str(exc), path)}
-    need = max([MIN_SECONDS] + [v for v in (s.segment, s.maps_segment) if v])
-    if y.size < need * s.sr:
-        return {"error": f"too short ({y.size / s.sr:.2f} s < {need:g} s)"}
     if not np.any(y):
         return {"error": "silent"}
     kw = dict(sr=s.sr, n_fft=s.n_fft, hop_length=s.hop_length, n_mfcc=s.n_mfcc)
@@ -114,11 +125,12 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
     notes: list[str] = []
     maps_list: list[np.ndarray] = []
     map_segments: list[int] = []
+    map_seconds: list[float] = []
+    padded = False  # the clip is shorter than a map segment: its one map is padded
     reuse: dict[int, np.ndarray] = {}  # MFCCs of the table pieces, when the maps use the same pieces
     same_pieces = s.maps_segment is not None and (s.maps_segment or None) == (s.segment or None)
     if s.table:
-        pieces = [(0, y)] if not s.segment else _cut(y, _segment_samples(s.segment, s.sr))
-        for index, piece in pieces:
+        for index, piece in _pieces(y, s.segment, s.sr):
             try:
                 feats, m = extract_features(piece, with_mfcc=same_pieces, **kw)
             except AudioError as exc:
@@ -129,16 +141,23 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
                 continue
             if m is not None:
                 reuse[index] = m
-            rows.append({"segment": index, "length": int(piece.size), **feats})
+            row = {"segment": index, "length": int(piece.size), **feats}
+            note = tempo_fallback(row, piece.size, sr=s.sr)
+            if note:
+                row["note"] = note
+            rows.append(row)
     if s.maps_segment is not None:
         from genrelab.features.engine import mfcc_frames
 
-        pieces = [(0, y)] if not s.maps_segment else _cut(y, _segment_samples(s.maps_segment, s.sr))
+        seg_n = _segment_samples(s.maps_segment, s.sr) if s.maps_segment else y.size
+        short = y.size < seg_n  # one map of the whole clip, padded to a segment
+        pieces = [(0, pad_to(y, seg_n, mode=s.pad))] if short else _pieces(y, s.maps_segment, s.sr)
         for index, piece in pieces:
-            if same_pieces and s.table:
+            if same_pieces and s.table and not short:
                 if index in reuse:
                     maps_list.append(reuse[index])
                     map_segments.append(index)
+                    map_seconds.append(piece.size / s.sr)
                 continue
             if not np.any(piece):
                 notes.append(f"map segment {index}: silent")
@@ -149,13 +168,32 @@ def _process(path: str, s: Settings, load: Any, extract_features: Any) -> dict[s
                 continue
             maps_list.append(m)
             map_segments.append(index)
+            map_seconds.append((y.size if short else piece.size) / s.sr)
+        padded = short and bool(maps_list)
     if s.table and not rows:
         return {"error": "silent" if all(n.endswith("silent") for n in notes) else "; ".join(notes)}
     maps = None
     if maps_list:
         frames = min(m.shape[1] for m in maps_list)
         maps = np.stack([m[:, :frames] for m in maps_list]).astype(np.float32)
-    return {"rows": rows, "maps": maps, "map_segments": map_segments, "length": int(y.size), "notes": notes}
+    return {
+        "rows": rows,
+        "maps": maps,
+        "map_segments": map_segments,
+        "map_seconds": map_seconds,
+        "map_padded": padded,
+        "length": int(y.size),
+        "notes": notes,
+    }
+
+
+def _pieces(y: np.ndarray, segment: float | None, sr: int) -> list[tuple[int, np.ndarray]]:
+    """``(index, samples)`` of each whole ``segment``-second piece; the whole clip when it is
+    shorter than one segment (or ``segment`` is None/0)."""
+    if not segment:
+        return [(0, y)]
+    n = _segment_samples(segment, sr)
+    return _cut(y, n) if y.size >= n else [(0, y)]
 
 
 def check_span(offset: float, duration: float | None) -> None:
@@ -189,40 +227,6 @@ def _reason(message: str, path: str) -> str:
     return "silent" if msg.startswith("silent") else msg
 
 
-# -- cache ------------------------------------------------------------------------------------
-
-
-def _cache_key(path: Path, settings: Settings) -> str | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, settings.key()])
-    return hashlib.sha1(ident.encode()).hexdigest()
-
-
-def _cache_read(file: Path) -> dict[str, Any] | None:
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if "maps" in z.files:
-                meta["maps"] = z["maps"]
-            else:
-                meta.setdefault("maps", None)
-            return meta
-    except Exception:  # a damaged entry is recomputed
-        return None
-
-
-def _cache_write(file: Path, result: dict[str, Any]) -> None:
-    meta = {k: v for k, v in result.items() if k != "maps"}
-    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
-    if result.get("maps") is not None:
-        arrays["maps"] = result["maps"]
-    with writing(file):
-        write_with(file, lambda tmp: np.savez(tmp, **arrays))
-
-
 # -- running ----------------------------------------------------------------------------------
 
 
@@ -238,37 +242,6 @@ def _as_items(clips: Sequence[Any]) -> list[tuple[Path, str, str]]:
             p = Path(c)
             items.append((p, p.parent.name, track_id_of(p.name)))
     return items
-
-
-def _run_dask(todo: list[tuple[int, str]], settings: Settings, address: str) -> Iterator[tuple[int, dict]]:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is a dependency
-        raise ParameterError(f"--scheduler needs dask.distributed ({exc})") from None
-    try:
-        client = Client(address, timeout="10s")
-    except Exception as exc:
-        raise ParameterError(f"scheduler={address!r}: cannot connect ({exc})") from None
-    try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        queue = iter(todo)
-        futures = {}
-        for i, path in queue:
-            futures[client.submit(process_clip, path, settings, pure=False)] = i
-            if len(futures) >= 2 * n_workers:
-                break
-        stream = as_completed(list(futures))
-        for fut in stream:
-            i = futures.pop(fut)
-            result = fut.result()
-            yield i, result
-            nxt = next(queue, None)
-            if nxt is not None:
-                f = client.submit(process_clip, nxt[1], settings, pure=False)
-                futures[f] = nxt[0]
-                stream.add(f)
-    finally:
-        client.close()
 
 
 def run_extraction(
@@ -288,8 +261,9 @@ def run_extraction(
     check_span(settings.offset, settings.duration)
     for name in ("segment", "maps_segment"):
         v = getattr(settings, name)
-        if v is not None and not (v == 0 and name == "maps_segment") and not (v >= MIN_SECONDS):
-            raise ParameterError(f"{name}={v!r} must be at least {MIN_SECONDS:g} seconds")
+        if v is not None and not (v == 0 and name == "maps_segment"):
+            check_segment(v, name=name)
+    check_pad(settings.pad)
     from genrelab.features.engine import check_params
 
     check_params(sr=settings.sr, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mfcc=settings.n_mfcc)
@@ -300,19 +274,23 @@ def run_extraction(
     todo: list[tuple[int, str]] = []
     n_cached = 0
     for i, (path, _, _) in enumerate(items):
-        keys[i] = _cache_key(path, settings) if cache_dir is not None else None
+        keys[i] = cache_key(path, settings.key()) if cache_dir is not None else None
         if keys[i] is not None:
-            hit = _cache_read(cache_dir / f"{keys[i]}.npz")
-            if hit is not None:
+            hit = cache_read(cache_dir / f"{keys[i]}.npz")
+            if hit is not None and not stale_length_error(hit, floor=MIN_SECONDS):
                 results[i] = compact(hit, cols)
                 n_cached += 1
                 continue
         todo.append((i, str(path)))
 
-    stream = _run_dask(todo, settings, scheduler) if scheduler else run_local(process_clip, todo, settings, workers)
+    stream = (
+        run_dask(process_clip, todo, settings, scheduler)
+        if scheduler
+        else run_local(process_clip, todo, settings, workers)
+    )
     for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
         if keys[i] is not None:
-            _cache_write(cache_dir / f"{keys[i]}.npz", result)
+            cache_write(cache_dir / f"{keys[i]}.npz", result)
         results[i] = compact(result, cols)
     return _assemble(items, results, settings, n_cached=n_cached, n_computed=len(todo))
 
@@ -324,7 +302,8 @@ def _assemble(
     skipped: list[tuple[str, str]] = []
     clip_rows: list[tuple[str, str, str, str]] = []
     parts: list[tuple[ClipResult, list[str], str]] = []
-    maps, m_file, m_track, m_label, m_seg = [], [], [], [], []
+    notes: list[tuple[str, str, str]] = []
+    maps, m_file, m_track, m_label, m_seg, m_pad, m_sec = [], [], [], [], [], [], []
     for i, (path, label, track_id) in enumerate(items):
         r = results[i]
         if r.error is not None:
@@ -334,9 +313,14 @@ def _assemble(
         clip_rows.append((path.name, track_id, label, str(path)))
         names = [_segment_name(path.name, int(g)) if settings.segment else path.name for g in r.segments]
         parts.append((r, names, label))
+        notes += [(str(path), name, note) for name, note in zip(names, r.row_notes) if note]
         if r.maps is not None:
-            for m, seg in zip(r.maps, r.map_segments):
+            full = settings.maps_segment or (r.maps.shape[2] - 1) * settings.hop_length / settings.sr
+            seconds = r.map_seconds or (full,) * len(r.maps)  # caches from before #13 lack them
+            for m, seg, sec in zip(r.maps, r.map_segments, seconds):
                 maps.append(m)
+                m_pad.append(r.map_padded)
+                m_sec.append(float(sec))
                 m_file.append(_segment_name(path.name, seg) if settings.maps_segment else path.name)
                 m_track.append(track_id)
                 m_label.append(label)
@@ -351,9 +335,19 @@ def _assemble(
             track=np.array(m_track),
             label=np.array(m_label),
             segment=np.array(m_seg),
+            padded=np.array(m_pad, dtype=bool),
+            seconds=np.array(m_sec, dtype=np.float64),
+            segment_seconds=settings.maps_segment or None,
+            pad=settings.pad,
         )
     return Extraction(
-        table=table, maps=mapset, skipped=skipped, n_cached=n_cached, n_computed=n_computed, clips=clip_rows
+        table=table,
+        maps=mapset,
+        skipped=skipped,
+        n_cached=n_cached,
+        n_computed=n_computed,
+        clips=clip_rows,
+        notes=notes,
     )
 
 
@@ -373,6 +367,7 @@ def extract_table(
     cache_dir: Path | None = None,
     offset: float = 0.0,
     duration: float | None = None,
+    pad: str = DEFAULT_PAD,
 ) -> pd.DataFrame:
     """The feature table of ``clips`` (Clips or paths) in the public GTZAN CSV layout.
 
@@ -382,14 +377,17 @@ def extract_table(
     clips are cached in ``cache_dir`` (default ``out.parent / "cache"``) so a rerun resumes.
     With ``maps_dir`` the MFCC maps (per segment, or per clip cropped to the shortest clip)
     go to ``maps_dir/maps.npz``. ``offset``/``duration`` (seconds) take that part of each file
-    (the cache is keyed on them). ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
+    (the cache is keyed on them). A clip shorter than ``segment`` gives one row of the whole clip
+    (its ``length`` says so) and one map padded by ``pad`` (:mod:`genrelab.features.lengths`);
+    clips under 0.5 s are skipped. Rows with a note (tempo of a clip under 2 s) are listed in
+    ``notes.csv`` beside ``out``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
     otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
-    pairs), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
+    pairs), ``notes`` ((path, filename, note) triples), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
     ``workers`` above :func:`genrelab.features.workers.max_workers` is a :class:`ParameterError`; an OSError while
     writing (a full disk) is a :class:`DatasetError` in one sentence.
     """
-    if segment is not None and segment <= 0:
-        raise ParameterError(f"segment={segment!r} must be a positive number of seconds")
+    if segment is not None:
+        segment = check_segment(segment)
     check_span(offset, duration)
     settings = Settings(
         sr=sr,
@@ -400,6 +398,7 @@ def extract_table(
         maps_segment=(segment or 0) if maps_dir is not None else None,
         offset=float(offset),
         duration=None if duration is None else float(duration),
+        pad=check_pad(pad),
     )
     out = Path(out) if out is not None else None
     if cache_dir is None and out is not None:
@@ -415,11 +414,16 @@ def extract_table(
     if out is not None:
         write_table(result.table, out)
         write_skipped(result.skipped, out.parent / "skipped.csv")
+        write_notes(result.notes, out.parent / "notes.csv")
     if maps_dir is not None and result.maps is not None:
         with writing(Path(maps_dir) / "maps.npz"):
             save_maps(Path(maps_dir) / "maps.npz", result.maps)
     table = result.table
     table.attrs.update(
-        skipped=result.skipped, n_cached=result.n_cached, n_computed=result.n_computed, n_clips=len(result.clips)
+        skipped=result.skipped,
+        notes=result.notes,
+        n_cached=result.n_cached,
+        n_computed=result.n_computed,
+        n_clips=len(result.clips),
     )
     return table

@@ -117,4 +117,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["WORKERS_CAP", "WORKERS_PER_CPU", "check_workers", "max_workers", "pool", "run_local"]
+__all__ = ["WORKERS_CAP", "WORKERS_PER_CPU", "check_workers", "max_workers", "pool", "run_dask", "run_local"]
+
+
+def run_dask(
+    fn: Callable[..., dict], todo: list[tuple[int, str]], settings: Any, address: str
+) -> Iterator[tuple[int, dict]]:
+    """``(index, fn(path, settings))`` for each of ``todo`` on the Dask scheduler at ``address``,
+    as they finish; at most two tasks per worker in flight. ParameterError when it cannot connect."""
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise ParameterError(f"--scheduler needs dask.distributed ({exc})") from None
+    try:
+        client = Client(address, timeout="10s")
+    except Exception as exc:
+        raise ParameterError(f"scheduler={address!r}: cannot connect ({exc})") from None
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        queue = iter(todo)
+        futures = {}
+        for i, path in queue:
+            futures[client.submit(fn, path, settings, pure=False)] = i
+            if len(futures) >= 2 * n_workers:
+                break
+        stream = as_completed(list(futures))
+        for fut in stream:
+            i = futures.pop(fut)
+            result = fut.result()
+            yield i, result
+            nxt = next(queue, None)
+            if nxt is not None:
+                f = client.submit(fn, nxt[1], settings, pure=False)
+                futures[f] = nxt[0]
+                stream.add(f)
+    finally:
+        client.close()

@@ -1,4 +1,4 @@
-"""Writing the feature table and skipped.csv: atomic, both files or neither, one sentence on failure."""
+"""Writing the feature table, skipped.csv and notes.csv: atomic, both files or neither, one sentence on failure."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 from genrelab.errors import DatasetError
 from genrelab.io import atomic_path, write_with
 
-__all__ = ["write_table", "write_skipped", "writing"]
+__all__ = ["write_table", "write_skipped", "write_notes", "writing"]
 
 
 @contextlib.contextmanager
@@ -56,5 +56,12 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
 def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
     """``skipped.csv``: one row per skipped file (or segment) with its reason."""
     df = pd.DataFrame(skipped, columns=["path", "reason"])
+    with writing(Path(out)):
+        write_with(out, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def write_notes(notes: list[tuple[str, str, str]], out: Path) -> None:
+    """``notes.csv``: ``path, filename, note`` for each kept row that needs a remark (a tempo fallback)."""
+    df = pd.DataFrame(notes, columns=["path", "filename", "note"])
     with writing(Path(out)):
         write_with(out, lambda tmp: df.to_csv(tmp, index=False))

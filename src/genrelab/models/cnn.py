@@ -20,6 +20,7 @@ from genrelab.models._maps import MfccNorm
 class CNNConfig:
     n_mfcc: int = 20
     frames: int = 130
+    segment_seconds: float = 3.0  # the maps' segment length (``frames`` frames); maps of another length are refused
     n_classes: int = 10
     channels: tuple[int, int, int] = (64, 128, 256)
     hidden: int = 128

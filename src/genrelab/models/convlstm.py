@@ -53,6 +53,7 @@ class ConvLSTM2D(nn.Module):
 class ConvLSTMConfig:
     n_mfcc: int = 20
     frames: int = 130
+    segment_seconds: float = 3.0  # the maps' segment length (``frames`` frames); maps of another length are refused
     n_classes: int = 10
     steps: int = 10  # time chunks per map
     hidden_channels: int = 32

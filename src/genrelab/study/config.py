@@ -44,7 +44,8 @@ class DataConfig:
 class FeaturesConfig:
     """Feature table and MFCC maps (``genrelab.features.prepare``)."""
 
-    segment_maps: float = SEGMENT_SECONDS
+    segment_maps: float = SEGMENT_SECONDS  # seconds per MFCC map; the map models and checkpoints record it
+    pad: str = "reflect"  # how a clip shorter than a segment is padded: reflect | repeat | zeros
     workers: int = nohash(1)
 
 

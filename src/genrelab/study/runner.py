@@ -113,6 +113,7 @@ class _Runner:
                 self.data_path,
                 self.run.root,
                 segment_maps=self.config.features.segment_maps,
+                pad=self.config.features.pad,
                 workers=self.config.features.workers,
                 progress=self.progress,
             )

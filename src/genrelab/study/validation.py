@@ -6,6 +6,7 @@ import math
 
 from genrelab.constants import GENRES
 from genrelab.errors import ParameterError
+from genrelab.features.lengths import check_pad, check_segment
 from genrelab.study.config import (
     AUDIO_FORMATS,
     CLASSIFIERS,
@@ -133,7 +134,8 @@ def validate(config: StudyConfig) -> None:
     _positive("data.clips_per_genre", d.clips_per_genre)
     _positive("data.duration", d.duration)
     _positive("data.sr", d.sr)
-    _positive("features.segment_maps", config.features.segment_maps)
+    check_segment(config.features.segment_maps, name="features.segment_maps")
+    check_pad(config.features.pad)
     _positive("features.workers", config.features.workers)
     _validate_training(config)
     _validate_recreation(config.recreation)
