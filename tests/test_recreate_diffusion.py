@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from genrelab.features import log_mel
-
 from genrelab.errors import ParameterError
+from genrelab.features import log_mel
 from genrelab.models.recreate_diffusion import (
     DiffusionConfig,
     MelDiffusion,
@@ -180,5 +179,66 @@ def test_train_diffusion_and_generate_through_the_run_folder(tiny_corpus, tmp_pa
     assert np.allclose(mfcc, np.einsum("mc,bmt->bct", dct_basis(128, 20), mel), atol=1e-3)
     again, _ = gen.generate(["pop", "metal"], frames=40, seed=5)
     assert np.array_equal(again, mfcc)
+    assert gen.model.config.style_dim == 8 and gen.style_prior is not None  # a style per clip, from the prior
+    assert gen.style_prior.mean.shape == (len(gen.labels), 16)  # mean and log std of the 8 components
     with pytest.raises(ParameterError, match="jazz"):
         gen.generate(["jazz"], frames=40)
+
+
+def test_style_input_is_optional_and_followed():
+    """A style-conditioned model: a NaN style row is "no style"; after fitting two maps whose
+    only difference is their level, the style alone picks which one DDIM draws."""
+    model = _model(style_dim=2, cond_drop=0.0, n_genres=1)
+    z, t, g = torch.randn(2, 16, 32), torch.tensor([0.4, 0.8]), torch.tensor([0, 0])
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    none = model(z, t, g)
+    assert torch.equal(model(z, t, g, torch.full((2, 2), float("nan"))), none)
+    assert not torch.allclose(model(z, t, g, torch.ones(2, 2)), none)
+    model = _model(style_dim=2, cond_drop=0.0, n_genres=1)
+    x = torch.stack([torch.full((16, 32), 1.0), torch.full((16, 32), -1.0)])  # (2, 16, 32): one genre, two levels
+    gen = torch.Generator().manual_seed(3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        loss = model.loss(x.repeat(4, 1, 1), torch.zeros(8, dtype=torch.long), generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    styles = model.style_of(x)  # (2, 2): the level of each map
+    assert styles.shape == (2, 2) and torch.allclose(styles, torch.tensor([[1.0, 1.0], [-1.0, -1.0]]))
+    out = model.generate(torch.tensor([0, 0]), frames=32, steps=20, generator=torch.Generator().manual_seed(0), style=styles)
+    assert out[0].mean() > 0.5 and out[1].mean() < -0.5
+    with pytest.raises(ParameterError, match="style has shape"):
+        model.generate(torch.tensor([0]), frames=8, style=torch.zeros(1, 3))
+    both = _model(style_dim=3, style_std=True)
+    assert both.style_of(torch.randn(2, 16, 10)).shape == (2, 6)
+
+
+def test_style_prior_draws_each_genres_gaussian():
+    from genrelab.models.recreate_diffusion import fit_style_prior
+
+    rng = np.random.default_rng(0)
+    a = rng.multivariate_normal([5.0, -1.0], [[1.0, 0.8], [0.8, 1.0]], size=400)
+    b = rng.multivariate_normal([-3.0, 2.0], [[0.25, 0.0], [0.0, 4.0]], size=400)
+    prior = fit_style_prior(np.concatenate([a, b]), np.repeat([0, 1], 400), 2)
+    draws = prior.sample(np.repeat([0, 1], 4000), torch.Generator().manual_seed(0)).numpy().astype(np.float64)
+    np.testing.assert_allclose(draws[:4000].mean(0), [5.0, -1.0], atol=0.15)
+    np.testing.assert_allclose(np.cov(draws[:4000].T), [[1.0, 0.8], [0.8, 1.0]], atol=0.2)
+    np.testing.assert_allclose(np.cov(draws[4000:].T), [[0.25, 0.0], [0.0, 4.0]], atol=0.35)
+    again = prior.sample(np.array([0, 1]), torch.Generator().manual_seed(0))
+    assert torch.equal(again, prior.sample(np.array([0, 1]), torch.Generator().manual_seed(0)))
+    with pytest.raises(ParameterError, match="at least 2"):
+        fit_style_prior(np.zeros((3, 2)), np.array([0, 0, 1]), 2)
+
+
+def test_match_style_sets_each_channels_mean_and_std():
+    from genrelab.models.recreate_diffusion import match_style
+
+    z = torch.randn(3, 6, 50, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    style = torch.tensor([[0.5, -1.0, 0.0, 0.0], [2.0, 0.0, 1.0, -1.0], [0.0, 0.0, -2.0, 0.5]])  # (3, 2 S), S = 2
+    out = match_style(z, style)
+    np.testing.assert_allclose(out[:, :2].mean(-1).numpy(), style[:, :2].numpy(), atol=1e-5)
+    np.testing.assert_allclose(out[:, :2].std(-1).numpy(), np.exp(style[:, 2:].numpy()), rtol=2e-3)
+    assert torch.equal(out[:, 2:], z[:, 2:])  # channels outside the style untouched
+    with pytest.raises(ParameterError, match="style has shape"):
+        match_style(z, torch.zeros(3, 3))

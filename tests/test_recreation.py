@@ -362,3 +362,29 @@ def test_cli_errors_are_one_sentence(args, expected, trained_run: Path, tmp_path
     out = result.output.strip() if not hasattr(result, "stderr") or not result.stderr else result.stderr.strip()
     assert out.startswith("error: ") and expected in out and len(out.splitlines()) == 1, out
     assert "Traceback" not in result.output
+
+
+def test_guidance_through_the_dct_steers_a_log_mel() -> None:
+    """The diffusion model's guidance moves its log-mel; the classifier sees the DCT of it."""
+    from genrelab.dsp.filters import dct_basis
+
+    torch.manual_seed(0)
+    cnn = _TinyCNN()
+    rng = np.random.default_rng(0)
+    mel = (-40 + 10 * rng.standard_normal((4, 128, 50))).astype(np.float32)  # (B, 128, T) dB
+    basis = dct_basis(128, 20).astype(np.float32)  # (128, 20)
+    to_mfcc = lambda m: torch.einsum("mc,bmt->bct", torch.from_numpy(basis), m)  # noqa: E731
+    targets = [3, 2, 1, 0]
+    before = target_log_prob(np.einsum("mc,bmt->bct", basis, mel), targets, cnn, frames=20)
+    steered = guide(mel, targets, cnn, weight=20.0, frames=20, std=np.full(128, 10.0, np.float32), steps=30,
+                    to_mfcc=to_mfcc)
+    assert steered.shape == mel.shape
+    after = target_log_prob(np.einsum("mc,bmt->bct", basis, steered), targets, cnn, frames=20)
+    assert np.all(after > before) and np.mean(after - before) > 0.1, (before, after)
+    timbre = guide(mel, targets, cnn, weight=20.0, frames=20, std=np.full(128, 10.0, np.float32), steps=30,
+                   to_mfcc=to_mfcc, per_frame=False)
+    shift = timbre - mel  # (B, 128, T): one offset per band and clip, so frame-to-frame changes stay
+    np.testing.assert_allclose(shift, np.repeat(shift[:, :, :1], shift.shape[-1], axis=2), atol=1e-4)
+    assert np.abs(shift).max() > 0.1
+    got = target_log_prob(np.einsum("mc,bmt->bct", basis, timbre), targets, cnn, frames=20)
+    assert np.mean(got - before) > 0.05, (before, got)

@@ -40,6 +40,9 @@ __all__ = [
     "MelProjection",
     "fit_projection",
     "build_recreate_diffusion",
+    "StylePrior",
+    "fit_style_prior",
+    "match_style",
 ]
 
 
@@ -56,6 +59,8 @@ class DiffusionConfig:
     dropout: float = 0.0
     cond_drop: float = 0.1  # training share of examples with the genre replaced by "no genre"
     prediction: str = "v"  # "v" (Salimans & Ho 2022) or "eps" (Ho et al. 2020)
+    style_dim: int = 0  # channels whose time statistics form a per-clip style (0 = genre only)
+    style_std: bool = False  # the style holds each channel's log std over time too, not only its mean
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -67,6 +72,10 @@ class DiffusionConfig:
             raise ParameterError(f"channels={self.channels} must be positive multiples of groups={self.groups}")
         if self.emb_dim % 2:
             raise ParameterError(f"emb_dim={self.emb_dim} must be even (sine and cosine halves)")
+        if not isinstance(self.style_dim, int) or isinstance(self.style_dim, bool) or self.style_dim < 0:
+            raise ParameterError(f"style_dim={self.style_dim!r} must be an integer >= 0")
+        if self.style_dim > self.n_mels:
+            raise ParameterError(f"style_dim={self.style_dim} must be at most n_mels={self.n_mels}")
         for name in ("dropout", "cond_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ParameterError(f"{name}={getattr(self, name)} must be in [0, 1)")
@@ -118,6 +127,11 @@ class MelDiffusion(nn.Module):
         self.config = c = config
         self.time_mlp = nn.Sequential(nn.Linear(c.emb_dim, c.emb_dim), nn.SiLU(), nn.Linear(c.emb_dim, c.emb_dim))
         self.genre = nn.Embedding(c.n_genres + 1, c.emb_dim)  # last row: "no genre" (guidance)
+        self.style = (
+            nn.Sequential(nn.Linear(self.style_size, c.emb_dim), nn.SiLU(), nn.Linear(c.emb_dim, c.emb_dim))
+            if c.style_dim
+            else None
+        )
         self.stem = nn.Conv1d(c.n_mels, c.channels[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
@@ -157,11 +171,18 @@ class MelDiffusion(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     @property
+    def style_size(self) -> int:
+        """Length of one style vector: ``style_dim`` means (and as many log stds with ``style_std``)."""
+        return self.config.style_dim * (2 if self.config.style_std else 1)
+
+    @property
     def multiple(self) -> int:
         """Frames per map must be a multiple of this (other lengths are padded and cropped)."""
         return 2 ** (len(self.config.channels) - 1)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, genre: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, t: torch.Tensor, genre: torch.Tensor, style: torch.Tensor | None = None
+    ) -> torch.Tensor:
         c = self.config
         if z.ndim != 3 or z.shape[1] != c.n_mels:
             raise ParameterError(f"maps have shape {tuple(z.shape)}; expected (batch, {c.n_mels}, frames)")
@@ -170,6 +191,10 @@ class MelDiffusion(nn.Module):
         pad = (-frames) % self.multiple
         h = F.pad(z, (0, pad))  # (B, M, T') with T' a multiple of 2 ** (levels - 1)
         emb = self.time_mlp(timestep_embedding(t, c.emb_dim)) + self.genre(genre)  # (B, E)
+        if self.style is not None and style is not None:
+            assert style.shape == (z.shape[0], self.style_size), (style.shape, self.style_size)
+            none = torch.isnan(style[:, :1])  # (B, 1): rows without a style (guidance, dropped)
+            emb = emb + torch.where(none, 0.0, self.style(torch.nan_to_num(style)))  # (B, E): one per clip
         h = self.stem(h)  # (B, C0, T')
         skips = []
         for i, blocks in enumerate(self.down):
@@ -202,22 +227,39 @@ class MelDiffusion(nn.Module):
         eps = torch.randn(x0.shape, generator=generator).to(x0.device)  # (B, M, T)
         drop = torch.rand(b, generator=generator).to(x0.device) < self.config.cond_drop
         genre = torch.where(drop, torch.full_like(genre, self.config.n_genres), genre)  # (B,)
+        style = self.style_of(x0)  # (B, S) or None
+        if style is not None:
+            style = torch.where(drop[:, None], torch.nan, style)
         a, s = (v[:, None, None] for v in self.schedule(t))  # (B, 1, 1)
         z = a * x0 + s * eps  # (B, M, T) noisy maps
         target = a * eps - s * x0 if self.config.prediction == "v" else eps
-        return F.mse_loss(self(z, t, genre), target)
+        return F.mse_loss(self(z, t, genre, style), target)
+
+    def style_of(self, x0: torch.Tensor) -> torch.Tensor | None:
+        """The style of clean maps ``x0 (B, n_mels, T)``: the time mean of their first ``style_dim``
+        channels (for a :class:`MelProjection`, the top principal components: the clip's average
+        timbre), then with ``style_std`` their log std over time (how much it moves):
+        ``(B, style_size)``; None when the model has no style input."""
+        s = self.config.style_dim
+        if not s:
+            return None
+        top = x0[:, :s]  # (B, S, T)
+        if not self.config.style_std:
+            return top.mean(dim=-1)  # (B, S)
+        return torch.cat([top.mean(dim=-1), torch.log(top.std(dim=-1) + 1e-3)], dim=1)  # (B, 2 S)
 
     def _denoise(
-        self, z: torch.Tensor, t: float, genre: torch.Tensor, guidance: float
+        self, z: torch.Tensor, t: float, genre: torch.Tensor, guidance: float, style: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``z (B, M, T)`` at level ``t`` -> predicted ``(x0, eps)``, guided when ``guidance != 1``."""
         b = z.shape[0]
         tt = torch.full((b,), float(t), device=z.device)
         if guidance == 1.0:
-            out = self(z, tt, genre)  # (B, M, T)
+            out = self(z, tt, genre, style)  # (B, M, T)
         else:
             null = torch.full_like(genre, self.config.n_genres)
-            both = self(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([genre, null]))  # (2B, M, T)
+            styles = None if style is None else torch.cat([style, torch.full_like(style, torch.nan)])
+            both = self(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([genre, null]), styles)  # (2B, M, T)
             out = both[b:] + guidance * (both[:b] - both[b:])  # classifier-free guidance
         a, s = self.schedule(torch.tensor(float(t)))
         if self.config.prediction == "v":
@@ -236,12 +278,15 @@ class MelDiffusion(nn.Module):
         generator: torch.Generator | None = None,
         clip: float | None = None,
         eta: float = 0.0,
+        style: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """DDIM from pure noise: genre ids ``(B,)`` -> normalised maps ``(B, n_mels, frames)``.
 
         ``guidance`` is the classifier-free guidance weight (1 = conditional model alone,
         0 = unconditional); ``clip`` bounds the predicted clean map at each step (None = off);
         ``eta`` is DDIM's stochasticity (0 = deterministic, 1 = DDPM-like ancestral steps).
+        ``style (B, style_size)`` is one style per clip (e.g. drawn by :class:`StylePrior`); None
+        samples without one.
         All noise is drawn from ``generator`` on the CPU, so a seed gives the same maps on
         any device.
         """
@@ -260,10 +305,14 @@ class MelDiffusion(nn.Module):
         was_training = self.training
         self.eval()
         g = genres.to(device)
+        if style is not None:
+            style = torch.as_tensor(style, dtype=torch.float32).to(device)
+            if style.shape != (len(g), self.style_size):
+                raise ParameterError(f"style has shape {tuple(style.shape)}; expected ({len(g)}, {self.style_size})")
         z = torch.randn((len(g), self.config.n_mels, frames), generator=generator).to(device)  # (B, M, T) at t = 1
         levels = torch.linspace(1.0, 0.0, steps + 1).tolist()
         for t_now, t_next in zip(levels[:-1], levels[1:]):
-            x0, eps = self._denoise(z, t_now, g, guidance)  # (B, M, T) each
+            x0, eps = self._denoise(z, t_now, g, guidance, style)  # (B, M, T) each
             if clip is not None:
                 x0 = x0.clamp(-clip, clip)
             a, s = self.schedule(torch.tensor(t_next))
@@ -331,3 +380,57 @@ def fit_projection(maps: np.ndarray, components: int) -> MelProjection:
 def build_recreate_diffusion(**cfg: Any) -> MelDiffusion:
     """Registry-style factory for ``recreate-diffusion`` (config keywords as stored in a checkpoint)."""
     return MelDiffusion(DiffusionConfig(**cfg))
+
+
+@dataclass(frozen=True)
+class StylePrior:
+    """Per-genre Gaussian over clip styles (:meth:`MelDiffusion.style_of`): ``mean (G, D)`` and
+    the lower Cholesky factor of each covariance ``chol (G, D, D)``. Fitted on the training
+    segments, it draws a new style for each generated clip, so clips of one genre differ in
+    timbre and in how much it moves, as real tracks do, instead of all sitting at the genre's
+    average."""
+
+    mean: np.ndarray
+    chol: np.ndarray
+
+    def sample(self, genres: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """Genre ids ``(B,)`` -> styles ``(B, D)`` float32, from ``generator``'s normal draws."""
+        ids = np.asarray(genres, dtype=np.int64)
+        n = torch.randn((len(ids), self.mean.shape[1]), generator=generator).double().numpy()  # (B, D)
+        return torch.from_numpy(self.mean[ids] + np.einsum("bij,bj->bi", self.chol[ids], n)).float()
+
+
+def fit_style_prior(styles: np.ndarray, genres: np.ndarray, n_genres: int) -> StylePrior:
+    """:class:`StylePrior` of training styles ``(N, D)`` with genre ids ``(N,)``; each genre needs
+    at least 2 segments. Covariances are Ledoit-Wolf shrinkage estimates (scikit-learn): a genre
+    has fewer segments than a style has numbers, and the plain sample covariance would be singular."""
+    from sklearn.covariance import LedoitWolf
+
+    x = np.asarray(styles, dtype=np.float64)
+    y = np.asarray(genres, dtype=np.int64)
+    means, chols = [], []
+    for k in range(n_genres):
+        rows = x[y == k]
+        if len(rows) < 2:
+            raise ParameterError(f"genre id {k} has {len(rows)} training segment(s); a style prior needs at least 2")
+        cov = LedoitWolf().fit(rows).covariance_
+        cov = cov + np.eye(len(cov)) * 1e-8 * max(float(np.trace(cov)), 1.0)
+        means.append(rows.mean(axis=0))
+        chols.append(np.linalg.cholesky(cov))
+    return StylePrior(np.stack(means), np.stack(chols))
+
+
+def match_style(z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """Give generated maps ``z (B, C, T)`` the style ``(B, 2 S)`` they were asked for (means, then
+    log stds over time of the first ``S`` channels): each of those channels is shifted and scaled
+    to that mean and std (adaptive instance normalisation, Huang & Belongie 2017); the others are
+    left as they are. The sampler follows a style's means closely but its stds only loosely."""
+    s = style.shape[1] // 2
+    if style.shape != (z.shape[0], 2 * s) or s > z.shape[1]:
+        raise ParameterError(
+            f"style has shape {tuple(style.shape)}; expected ({z.shape[0]}, 2 S) with S <= {z.shape[1]}"
+        )
+    top = z[:, :s]  # (B, S, T)
+    unit = (top - top.mean(dim=-1, keepdim=True)) / (top.std(dim=-1, keepdim=True) + 1e-3)
+    matched = unit * torch.exp(style[:, s:, None]) + style[:, :s, None]  # (B, S, T)
+    return torch.cat([matched, z[:, s:]], dim=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ def guide(
     steps: int = 30,
     lr: float = 0.05,
     device: str = "cpu",
+    to_mfcc: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    per_frame: bool = True,
 ) -> np.ndarray:
     """Steer raw MFCC ``(B, n_mfcc, T)`` towards class ``targets[b]`` of a frozen map classifier.
 
@@ -30,6 +32,10 @@ def guide(
     ``mean(((x - x0) / std)^2) - weight * mean(log p(target | window))`` over windows of
     ``frames`` frames (half-overlapping; the sequence is tiled when shorter) with Adam.
     Returns the guided raw MFCC, same shape. ``weight == 0`` returns the input unchanged.
+    ``to_mfcc``, when given, maps the steered array to the MFCCs the classifier sees (e.g. the
+    DCT of a log-mel ``(B, n_mels, T)``, with ``std (n_mels,)``): the log-mel is what moves.
+    ``per_frame=False`` moves each clip by one offset per row for all its frames: it changes the
+    timbre only, never the frame-to-frame change nor the onsets (a log-mel's spectral flux).
     """
     if weight < 0 or not math.isfinite(weight):
         raise ParameterError(f"guidance={weight} must be a finite number >= 0")
@@ -43,11 +49,12 @@ def guide(
     flags = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in flags:
         p.requires_grad_(False)
-    delta = torch.zeros_like(x0, requires_grad=True)  # in standardised units
+    shape = x0.shape if per_frame else (*x0.shape[:2], 1)
+    delta = torch.zeros(shape, dtype=x0.dtype, device=device, requires_grad=True)  # standardised units
     opt = torch.optim.Adam([delta], lr=lr)
     for _ in range(steps):
         x = x0 + delta * s
-        w, owner = _windows(x, frames)  # (W, C, frames), (W,)
+        w, owner = _windows(x if to_mfcc is None else to_mfcc(x), frames)  # (W, C, frames), (W,)
         logp = torch.log_softmax(module(w), dim=-1)[torch.arange(len(owner)), tgt[owner]]
         loss = (delta**2).mean() - weight * logp.mean()
         opt.zero_grad()

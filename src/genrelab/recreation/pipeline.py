@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from genrelab.constants import RECREATION_GENRES, SR
+from genrelab.dsp.filters import dct_basis
 from genrelab.errors import DatasetError, ParameterError
 from genrelab.models import MODELS
 from genrelab.progress import track
@@ -192,20 +194,38 @@ def _recreated(
             mf, mel_db = generate_maps(
                 rec, [genre] * per_genre, frames=frames, prompts=prompts.get(genre), temperature=temperature, seed=s
             )
-            if guide_clf is not None and isinstance(rec, Recreator):
-                mf = guide(
-                    mf,
-                    [guide_clf.labels.index(genre)] * per_genre,
-                    guide_clf.module,
-                    weight=guidance,
-                    frames=_classifier_frames(guide_clf),
-                    std=rec.std,
-                    device=device,
-                )
+            if guide_clf is not None:
+                mf, mel_db = _steer(rec, guide_clf, genre, mf, mel_db, weight=guidance, device=device)
             ys = _to_audio(mf, mel_db, n_samples=n_samples, device=device)
             out[m][genre] = Clips(audio=ys, maps=list(mf))
             files += save_clips(run.recreated_folder(m, genre), genre, ys, source=m)
     return out, files
+
+
+def _steer(
+    rec: Any, clf: Any, genre: str, mf: np.ndarray, mel_db: np.ndarray | None, *, weight: float, device: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Classifier guidance of one genre's generated maps: the MFCCs of a next-frame model, frame
+    by frame; the log-mel of the diffusion model by one offset per band and clip (its MFCCs are
+    then the DCT of the steered log-mel, clamped to the training range). Returns ``(mfcc (B, 20, T), log_mel (B, 128, T) or None)``."""
+    targets = [clf.labels.index(genre)] * len(mf)
+    frames = _classifier_frames(clf)
+    if isinstance(rec, Recreator) or mel_db is None:
+        return guide(mf, targets, clf.module, weight=weight, frames=frames, std=rec.std, device=device), mel_db
+    basis = torch.as_tensor(dct_basis(mel_db.shape[1], mf.shape[1]), dtype=torch.float32, device=device)  # (M, C)
+    mel = guide(
+        mel_db,
+        targets,
+        clf.module,
+        weight=weight,
+        frames=frames,
+        std=rec.projection.std,
+        device=device,
+        to_mfcc=lambda m: torch.einsum("mc,bmt->bct", basis, m),
+        per_frame=False,  # timbre only: the diffusion model's motion is left as it drew it
+    )
+    mel = np.clip(mel, *rec.mel_range).astype(np.float32)  # (B, M, T) dB
+    return np.einsum("mc,bmt->bct", basis.cpu().numpy(), mel).astype(np.float32), mel
 
 
 def _real_excerpts(paths: list[Path], seconds: float) -> tuple[list[np.ndarray], list[str], list[Path]]:
