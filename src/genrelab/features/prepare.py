@@ -106,6 +106,7 @@ def prepare(
     write_table(result.table, out / "features.csv")
     write_notes(result.notes, out / "notes.csv")
     clips = pd.DataFrame(result.clips, columns=["filename", "track", "label", "path"])
+    clips["path"] = [str(Path(p).absolute()) for p in clips["path"]]  # usable from any working folder
     write_with(out / "clips.csv", lambda tmp: clips.to_csv(tmp, index=False))
     if result.maps is not None:
         save_maps(out / "maps.npz", result.maps)

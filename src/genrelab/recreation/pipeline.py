@@ -212,7 +212,7 @@ def _steer(
     frames = _classifier_frames(clf)
     if isinstance(rec, Recreator) or mel_db is None:
         return guide(mf, targets, clf.module, weight=weight, frames=frames, std=rec.std, device=device), mel_db
-    basis = torch.as_tensor(dct_basis(mel_db.shape[1], mf.shape[1]), dtype=torch.float32, device=device)  # (M, C)
+    basis = torch.from_numpy(np.array(dct_basis(mel_db.shape[1], mf.shape[1]), np.float32)).to(device)  # (M, C)
     mel = guide(
         mel_db,
         targets,
@@ -256,6 +256,11 @@ def _real_and_oracles(
     n = int(round(seconds * SR))
     for genre in track(genres, description="oracle clips", enabled=progress):
         real, groups, used = _real_excerpts(heldout[genre], seconds)
+        if heldout[genre] and not used:
+            raise DatasetError(
+                f"none of the {len(heldout[genre])} held-out {genre} clips could be read as {seconds:g} s of audio "
+                f"(the first: {heldout[genre][0]}); the run's features/clips.csv names them"
+            )
         out["real"][genre] = Clips(audio=real, groups=groups)
         mf = np.stack([mfcc_of(y) for y in real]) if real else np.zeros((0, 20, 2), np.float32)
         mel = np.stack([log_mel(y, sr=SR) for y in real]) if real else None
