@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/classify_csv.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/first_run.py
+	$(BIN)/python bench/extract_command.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -104,3 +104,13 @@ def test_model_names_come_from_the_registry() -> None:
     fields = {f.name for f in dataclasses.fields(C.ClassifiersConfig)}
     assert set(C.CLASSIFIERS) <= fields
     assert C.ClassifiersConfig().models == C.CLASSIFIERS and C.RecreationConfig().models == C.RECREATION_MODELS
+
+
+def test_a_field_added_later_leaves_old_step_hashes_alone_at_its_default() -> None:
+    """``features.pad`` came after run folders existed: at its default it is not in the hash."""
+    from genrelab.study.config import FeaturesConfig
+    from genrelab.study.hashing import digest
+
+    assert digest(FeaturesConfig()) == digest({"segment_maps": 3.0})  # the hash before the field existed
+    assert digest(FeaturesConfig(pad="zeros")) != digest(FeaturesConfig())
+    assert digest(FeaturesConfig(workers=2)) == digest(FeaturesConfig())  # nohash: never in it

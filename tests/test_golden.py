@@ -1,4 +1,4 @@
-"""Bit-identity across the house-plan move: the 57 features of the ten real clips and
+"""Bit-identity across changes: the 57 features of the ten real clips and
 ``mfcc_to_audio`` of a fixed input match what the code before the move produced
 (``tests/data/golden_hashes.json``, recorded with warm numba caches, as every test runs): the
 features bit for bit, the audio to rounding (see the note in the JSON)."""
@@ -62,3 +62,17 @@ def test_inversion_matches_the_recorded_audio_and_ignores_threads() -> None:
     for name, y in (("single", out[1][0]), ("batch", out[1][1])):
         ref = np.asarray(GOLDEN["invert_envelope"][name])
         assert np.allclose(_envelope(y), ref, rtol=1e-3, atol=1e-7), name
+
+
+def test_features_do_not_depend_on_the_callers_blas_threads(gtzan_dir: Path) -> None:
+    """The engine's matrix products run on one BLAS thread whatever the caller set (with two
+    threads OpenBLAS rounds them differently: 1e-9 relative, enough to change the bits)."""
+    from genrelab.threads import blas_threads
+
+    y = load(sorted((gtzan_dir / "genres").glob("*/*.au"))[0], sr=22050)
+    out = {}
+    for n in (1, 2):
+        with blas_threads(n):
+            f = extract_clip(y, sr=22050)
+            out[n] = np.array([f[c] for c in FEATURE_COLUMNS])
+    np.testing.assert_array_equal(out[1], out[2])

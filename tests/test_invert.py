@@ -13,7 +13,7 @@ from genrelab.errors import ParameterError
 from genrelab.invert import griffin_lim, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 from genrelab.invert import mel as mel_module
 from genrelab.invert.griffin_lim import _StftPair
-from genrelab.invert.threads import one_torch_thread
+from genrelab.threads import one_torch_thread
 
 SR, N_FFT, HOP, N_MELS, N_ITER = 22050, 2048, 512, 128, 32
 

@@ -225,10 +225,13 @@ def test_style_prior_draws_each_genres_gaussian():
     np.testing.assert_allclose(draws[:4000].mean(0), [5.0, -1.0], atol=0.15)
     np.testing.assert_allclose(np.cov(draws[:4000].T), [[1.0, 0.8], [0.8, 1.0]], atol=0.2)
     np.testing.assert_allclose(np.cov(draws[4000:].T), [[0.25, 0.0], [0.0, 4.0]], atol=0.35)
-    again = prior.sample(np.array([0, 1]), torch.Generator().manual_seed(0))
-    assert torch.equal(again, prior.sample(np.array([0, 1]), torch.Generator().manual_seed(0)))
-    with pytest.raises(ParameterError, match="at least 2"):
-        fit_style_prior(np.zeros((3, 2)), np.array([0, 0, 1]), 2)
+    lone = fit_style_prior(np.concatenate([a, b[:1]]), np.repeat([0, 1], [400, 1]), 3)  # genre 1: one segment, 2: none
+    np.testing.assert_allclose(lone.mean[1], b[0])
+    pooled = np.linalg.cholesky(np.cov(np.concatenate([a, b[:1]]).T))
+    np.testing.assert_allclose(lone.chol[1], pooled, atol=0.1)  # the covariance of all segments
+    np.testing.assert_allclose(lone.mean[2], np.concatenate([a, b[:1]]).mean(0))
+    with pytest.raises(ParameterError, match="expected"):
+        fit_style_prior(np.zeros((1, 2)), np.array([0]), 2)
 
 
 def test_match_style_sets_each_channels_mean_and_std():

@@ -172,11 +172,19 @@ def test_a_model_refuses_maps_of_another_segment_length(runs, excerpts, tmp_path
     res = runner.invoke(app, ["evaluate", str(runs), str(excerpts), "-m", "cnn", "--segment", "2", "--device", "cpu",
                               "-q"], terminal_width=400)
     assert res.exit_code == 2
-    assert res.output.startswith(f"error: {excerpts}: MFCC maps of 2 s segments (shape (20, 87)), but the cnn model "
-                                 "was trained on 3 s maps (shape (20, 130)); extract its data with --segment 3")
+    assert res.output.startswith("error: the cnn model takes 3 s maps, not 2 s; evaluate it with --segment 3")
     assert res.output.count("\n") == 1
+    assert not (runs / "evaluations" / excerpts.name / "features" / "maps.npz").exists()  # refused before extracting
     res = runner.invoke(app, ["evaluate", str(runs), str(excerpts), "-m", "cnn", "--device", "cpu", "-q"])
     assert res.exit_code == 0, res.output  # without --segment: the model's own 3 s
+    from genrelab.classify import Classifier
+    from genrelab.errors import ParameterError
+    from genrelab.features import MapSet
+
+    two = MapSet(maps=np.zeros((1, 20, 87)), filename=["a.wav"], track=["a"], label=["pop"], segment=[0],
+                 segment_seconds=2.0)
+    with pytest.raises(ParameterError, match="MFCC maps of 2 s segments \\(shape \\(20, 87\\)\\), but the cnn"):
+        Classifier.load(runs, "cnn").check_maps(two, where="X")
     assert json.loads((runs / "metrics" / f"cnn.{excerpts.name}.json").read_text())["n_test"] == 16
 
 

@@ -137,9 +137,16 @@ def evaluate_classifiers(
         raise DatasetError(f"{run} has no trained classifier; run `genrelab train` first")
     clfs = [Classifier.load(run, n, device=device) for n in names]
     set_name = _set_name(data)
-    own = [c.segment_seconds for c in clfs if c.segment_seconds is not None]
-    seg = segment if segment is not None else (own[0] if own else 3.0)
-    features = prepare(data, run.sub_run("evaluations", set_name).root, segment_maps=seg, progress=progress)
+    maps_clfs = [c for c in clfs if c.segment_seconds is not None]
+    seg = segment if segment is not None else (maps_clfs[0].segment_seconds if maps_clfs else 3.0)
+    for c in maps_clfs:  # before any extraction: every maps model must take maps of this length
+        if c.segment_seconds != seg:
+            raise ParameterError(
+                f"the {c.name} model takes {c.segment_seconds:g} s maps, not {seg:g} s; "
+                f"evaluate it with --segment {c.segment_seconds:g} (choose the models with -m)"
+            )
+    pad = str(maps_clfs[0].checkpoint.get("pad") or DEFAULT_PAD) if maps_clfs else DEFAULT_PAD
+    features = prepare(data, run.sub_run("evaluations", set_name).root, segment_maps=seg, pad=pad, progress=progress)
     results = {}
     for clf in clfs:
         spec = get_spec(clf.name)

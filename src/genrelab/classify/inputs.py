@@ -9,6 +9,7 @@ instead of branching on the kind.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -261,7 +262,11 @@ def segment_seconds_of(frames: int, recorded: float | None) -> float:
         return float(recorded)
     if frames == segment_frames(SEGMENT_SECONDS):
         return SEGMENT_SECONDS
-    return round((frames - 1) * HOP_LENGTH / SR, 3)
+    span = (frames - 1) * HOP_LENGTH / SR
+    for seconds in (round(span, 1), round(span, 2), math.ceil(span * 1000) / 1000):  # the roundest that fits
+        if segment_frames(seconds) == frames:
+            return seconds
+    return span
 
 
 def map_windows(mfcc: np.ndarray, *, n_mfcc: int, frames: int, name: str) -> np.ndarray:

@@ -34,6 +34,7 @@ from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.median import median_filter_columns
+from genrelab.threads import on_one_blas_thread
 
 TINY32 = float(np.finfo(np.float32).tiny)
 _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power stay in cache;
@@ -302,6 +303,7 @@ def _pitch_tuning(freqs: np.ndarray) -> float:
     return float(edges[int(np.argmax(K.edge_counts(residual, edges)))])
 
 
+@on_one_blas_thread
 def log_mel_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
     """Log-mel ``(t, 128)`` float32, frame-major: ``power_to_db`` (ref 1, top_db 80) of the mel power,
     the exact array the MFCCs are the DCT of (``log_mel @ dct_basis32(128, n_mfcc)``)."""
@@ -310,6 +312,7 @@ def log_mel_frames(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_len
     return _spectra(y, sr=sr, n_fft=n_fft, hop_length=hop_length, keep=False).log_mel.copy()  # scratch: copy
 
 
+@on_one_blas_thread
 def mfcc_frames(
     y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20
 ) -> np.ndarray:
@@ -391,6 +394,7 @@ def _hpss_waveforms(
     return np.stack([yh, y - yh])
 
 
+@on_one_blas_thread
 def extract_features(
     y: np.ndarray,
     *,

@@ -336,7 +336,7 @@ def _assemble(
             label=np.array(m_label),
             segment=np.array(m_seg),
             padded=np.array(m_pad, dtype=bool),
-            seconds=np.array(m_sec, dtype=np.float64),
+            seconds=np.minimum(np.array(m_sec, dtype=np.float64), frames * settings.hop_length / settings.sr),
             segment_seconds=settings.maps_segment or None,
             pad=settings.pad,
         )

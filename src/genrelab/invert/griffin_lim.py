@@ -11,7 +11,7 @@ import torch
 from genrelab.dsp import filters
 from genrelab.errors import ParameterError
 from genrelab.invert.blocks import griffinlim_blocks
-from genrelab.invert.threads import one_torch_thread
+from genrelab.threads import one_torch_thread
 
 __all__ = ["griffinlim"]
 

@@ -15,7 +15,7 @@ from genrelab.checks import check_positive_int, torch_device
 from genrelab.dsp import filters
 from genrelab.errors import ParameterError
 from genrelab.invert.griffin_lim import griffinlim
-from genrelab.invert.threads import one_torch_thread
+from genrelab.threads import one_torch_thread
 
 __all__ = ["mfcc_to_audio", "mel_to_audio", "mfcc_to_mel", "mel_to_magnitude", "nnls"]
 

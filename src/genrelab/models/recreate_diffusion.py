@@ -192,7 +192,10 @@ class MelDiffusion(nn.Module):
         h = F.pad(z, (0, pad))  # (B, M, T') with T' a multiple of 2 ** (levels - 1)
         emb = self.time_mlp(timestep_embedding(t, c.emb_dim)) + self.genre(genre)  # (B, E)
         if self.style is not None and style is not None:
-            assert style.shape == (z.shape[0], self.style_size), (style.shape, self.style_size)
+            if style.shape != (z.shape[0], self.style_size):
+                raise ParameterError(
+                    f"style has shape {tuple(style.shape)}; expected ({z.shape[0]}, {self.style_size})"
+                )
             none = torch.isnan(style[:, :1])  # (B, 1): rows without a style (guidance, dropped)
             emb = emb + torch.where(none, 0.0, self.style(torch.nan_to_num(style)))  # (B, E): one per clip
         h = self.stem(h)  # (B, C0, T')
@@ -401,19 +404,22 @@ class StylePrior:
 
 
 def fit_style_prior(styles: np.ndarray, genres: np.ndarray, n_genres: int) -> StylePrior:
-    """:class:`StylePrior` of training styles ``(N, D)`` with genre ids ``(N,)``; each genre needs
-    at least 2 segments. Covariances are Ledoit-Wolf shrinkage estimates (scikit-learn): a genre
-    has fewer segments than a style has numbers, and the plain sample covariance would be singular."""
+    """:class:`StylePrior` of training styles ``(N, D)`` (N >= 2) with genre ids ``(N,)``.
+    Covariances are Ledoit-Wolf shrinkage estimates (scikit-learn): a genre has fewer segments
+    than a style has numbers, and the plain sample covariance would be singular. A genre with
+    fewer than 2 segments gets the covariance of all segments (and, with none, their mean)."""
     from sklearn.covariance import LedoitWolf
 
     x = np.asarray(styles, dtype=np.float64)
     y = np.asarray(genres, dtype=np.int64)
+    if x.ndim != 2 or len(x) < 2 or y.shape != (len(x),):
+        raise ParameterError(f"styles have shape {x.shape} for {y.shape} genre ids; expected (N >= 2, D) and (N,)")
+    pooled = LedoitWolf().fit(x).covariance_
     means, chols = [], []
     for k in range(n_genres):
         rows = x[y == k]
-        if len(rows) < 2:
-            raise ParameterError(f"genre id {k} has {len(rows)} training segment(s); a style prior needs at least 2")
-        cov = LedoitWolf().fit(rows).covariance_
+        cov = LedoitWolf().fit(rows).covariance_ if len(rows) >= 2 else pooled
+        rows = rows if len(rows) else x
         cov = cov + np.eye(len(cov)) * 1e-8 * max(float(np.trace(cov)), 1.0)
         means.append(rows.mean(axis=0))
         chols.append(np.linalg.cholesky(cov))

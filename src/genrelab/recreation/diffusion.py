@@ -310,7 +310,7 @@ class MelGenerator:
             style=style,
         )  # (B, k, frames)
         if style is not None and s["match_style"] and self.model.config.style_std:
-            z = match_style(z, style)  # (B, k, frames): the drawn means and stds, exactly
+            z = match_style(z, style.to(z.device))  # (B, k, frames): the drawn means and stds, exactly
         mel_db = np.clip(self.projection.decode(z.cpu().numpy()), *self.mel_range)  # (B, 128, frames)
         basis = dct_basis(mel_db.shape[1], N_MFCC).astype(np.float32)  # (128, 20)
         mfcc = np.einsum("mc,bmt->bct", basis, mel_db).astype(np.float32)  # (B, 20, frames)

@@ -23,7 +23,7 @@ from typing import Any
 from genrelab.constants import RECREATION_GENRES, SEGMENT_SECONDS, SR
 from genrelab.errors import ParameterError
 from genrelab.models import CLASSIFIERS, MODELS
-from genrelab.study.hashing import nohash
+from genrelab.study.hashing import added, nohash
 
 RECREATION_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.kind == "recreation")
 AUDIO_FORMATS: tuple[str, ...] = ("ogg", "flac")
@@ -45,7 +45,7 @@ class FeaturesConfig:
     """Feature table and MFCC maps (``genrelab.features.prepare``)."""
 
     segment_maps: float = SEGMENT_SECONDS  # seconds per MFCC map; the map models and checkpoints record it
-    pad: str = "reflect"  # how a clip shorter than a segment is padded: reflect | repeat | zeros
+    pad: str = added("reflect")  # how a clip shorter than a segment is padded: reflect | repeat | zeros
     workers: int = nohash(1)
 
 
