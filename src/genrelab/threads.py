@@ -20,12 +20,20 @@ __all__ = ["one_torch_thread", "blas_threads", "on_one_blas_thread", "one_blas_t
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def blas_threads(n: int) -> Any:
-    """Context manager: BLAS pools (OpenBLAS, MKL) limited to ``n`` threads inside, restored after
-    (threadpoolctl; about 0.1 ms)."""
-    from threadpoolctl import threadpool_limits
+_CONTROLLER: list[Any] = []
 
-    return threadpool_limits(limits=n, user_api="blas")
+
+def blas_threads(n: int) -> Any:
+    """Context manager: BLAS pools (OpenBLAS, MKL) limited to ``n`` threads inside, restored after.
+
+    threadpoolctl's controller lists the loaded libraries once per process (about 1 ms with torch
+    loaded); each limit after that costs microseconds. The libraries are those loaded by the
+    first call: numpy's OpenBLAS, which the engine's products use, loads with numpy."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n, user_api="blas")
 
 
 def on_one_blas_thread(fn: F) -> F:
