@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-__all__ = ["one_torch_thread", "blas_threads", "on_one_blas_thread", "one_blas_thread"]
+__all__ = ["one_torch_thread", "blas_threads", "on_one_blas_thread"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,16 +45,6 @@ def on_one_blas_thread(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-_BLAS_LIMITED: list[bool] = []
-
-
-def one_blas_thread() -> None:
-    """Limit this process's BLAS pools to one thread for good (once per process: a worker's)."""
-    if not _BLAS_LIMITED:
-        blas_threads(1)
-        _BLAS_LIMITED.append(True)
 
 
 @contextmanager

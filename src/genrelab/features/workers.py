@@ -9,9 +9,9 @@ asks the kernel for SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``); 
 daemon thread checks once a second that the parent pid is unchanged and exits otherwise. A
 ``kill -9`` of ``genrelab extract`` therefore leaves no orphaned workers.
 
-Threads: the engine is single-threaded by design (one clip per process); each worker also
-keeps numpy's BLAS on one thread for good (:func:`genrelab.threads.one_blas_thread`), so no
-pool of spinning BLAS threads competes with the other workers.
+Threads: the engine is single-threaded by design (one clip per process), its matrix products
+included (:func:`genrelab.threads.on_one_blas_thread`), so no pool of spinning BLAS threads in
+one worker competes with the other workers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator
 
 from genrelab.errors import ParameterError
-from genrelab.threads import one_blas_thread
 
 #: Most local worker processes per CPU core, and at most in all.
 WORKERS_PER_CPU, WORKERS_CAP = 4, 64
@@ -77,13 +76,7 @@ def run_local(
 def pool(workers: int) -> ProcessPoolExecutor:
     """A process pool of ``workers`` processes that exit when this process dies."""
     check_workers(workers)
-    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(),))
-
-
-def _start_worker(parent: int) -> None:
-    """Pool initializer: die with ``parent``, and keep BLAS on one thread."""
-    _die_with_parent(parent)
-    one_blas_thread()
+    return ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
 _PR_SET_PDEATHSIG = 1
@@ -149,7 +142,7 @@ def run_dask(
         queue = iter(todo)
         futures = {}
         for i, path in queue:
-            futures[client.submit(_on_one_blas_thread, fn, path, settings, pure=False)] = i
+            futures[client.submit(fn, path, settings, pure=False)] = i
             if len(futures) >= 2 * n_workers:
                 break
         stream = as_completed(list(futures))
@@ -159,14 +152,8 @@ def run_dask(
             yield i, result
             nxt = next(queue, None)
             if nxt is not None:
-                f = client.submit(_on_one_blas_thread, fn, nxt[1], settings, pure=False)
+                f = client.submit(fn, nxt[1], settings, pure=False)
                 futures[f] = nxt[0]
                 stream.add(f)
     finally:
         client.close()
-
-
-def _on_one_blas_thread(fn: Callable[..., dict], path: str, settings: Any) -> dict:
-    """A Dask task: ``fn(path, settings)`` with the worker's BLAS on one thread."""
-    one_blas_thread()
-    return fn(path, settings)
