@@ -177,13 +177,12 @@ def _plots(
 ) -> None:
     """``recreate-diffusion_mse.png`` (training curves) and ``recreate-diffusion_true_vs_synthetic.png``
     (a held-out segment's MFCCs beside a generated segment of its genre)."""
-    from genrelab.dsp.filters import dct_basis
     from genrelab.plots import save_figure
     from genrelab.plots.recreate import mse_curves, real_vs_generated
 
     curves = [{"epoch": h["epoch"], "train_loss": h["train_loss"], "val_loss": h.get("ema_val_loss")} for h in history]
     save_figure(mse_curves(curves, title=NAME), run.plot(f"{NAME}_mse"))
-    real = dct_basis(real_mel.shape[0], N_MFCC).T.astype(np.float32) @ real_mel  # (20, F)
+    real = gen.mfcc_of(real_mel[None])[0]  # (20, F)
     mfcc, _ = gen.generate([genre], frames=real_mel.shape[1], seed=seed)
     save_figure(
         real_vs_generated(real, mfcc[0], title=f"{NAME}: held-out {genre} segment vs generated"),
@@ -291,7 +290,6 @@ class MelGenerator:
 
     def generate(self, genres: Sequence[str], *, frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``(mfcc (B, 20, frames), log_mel (B, 128, frames) dB)`` for one clip per entry of ``genres``."""
-        from genrelab.dsp.filters import dct_basis
 
         unknown = [g for g in genres if g not in self.labels]
         if unknown:
@@ -312,6 +310,12 @@ class MelGenerator:
         if style is not None and s["match_style"] and self.model.config.style_std:
             z = match_style(z, style.to(z.device))  # (B, k, frames): the drawn means and stds, exactly
         mel_db = np.clip(self.projection.decode(z.cpu().numpy()), *self.mel_range)  # (B, 128, frames)
-        basis = dct_basis(mel_db.shape[1], N_MFCC).astype(np.float32)  # (128, 20)
-        mfcc = np.einsum("mc,bmt->bct", basis, mel_db).astype(np.float32)  # (B, 20, frames)
-        return mfcc, mel_db.astype(np.float32)
+        return self.mfcc_of(mel_db), mel_db.astype(np.float32)
+
+    @staticmethod
+    def mfcc_of(mel_db: np.ndarray) -> np.ndarray:
+        """Log-mel ``(B, n_mels, T)`` dB -> MFCC ``(B, 20, T)`` float32: the DCT the features use."""
+        from genrelab.dsp.filters import dct_basis
+
+        basis = dct_basis(mel_db.shape[1], N_MFCC).astype(np.float32)  # (n_mels, 20)
+        return np.einsum("mc,bmt->bct", basis, mel_db).astype(np.float32)

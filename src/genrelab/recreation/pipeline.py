@@ -225,7 +225,7 @@ def _steer(
         per_frame=False,  # timbre only: the diffusion model's motion is left as it drew it
     )
     mel = np.clip(mel, *rec.mel_range).astype(np.float32)  # (B, M, T) dB
-    return np.einsum("mc,bmt->bct", basis.cpu().numpy(), mel).astype(np.float32), mel
+    return rec.mfcc_of(mel), mel
 
 
 def _real_excerpts(paths: list[Path], seconds: float) -> tuple[list[np.ndarray], list[str], list[Path]]:
