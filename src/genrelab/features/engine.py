@@ -33,7 +33,7 @@ from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
-from genrelab.features.median import median_filter_columns
+from genrelab.features.median import median_filter_columns, median_filter_rows
 from genrelab.threads import on_one_blas_thread
 
 TINY32 = float(np.finfo(np.float32).tiny)
@@ -372,26 +372,26 @@ def tempo_from_onset(
 
 def _hpss_waveforms(
     y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int, kernel_size: int = 31
-) -> np.ndarray:
-    """librosa.effects.hpss: the harmonic and percussive waveforms, ``(2, n)`` float32.
+) -> tuple[np.ndarray, np.ndarray]:
+    """librosa.effects.hpss: the harmonic and percussive waveforms, each ``(n,)`` float32.
 
     The masks sum to one wherever either median is non-zero, so the percussive waveform is
     ``y - harmonic`` (the iSTFT is linear and reconstructs ``y``); where both medians vanish
     under a non-zero bin, the percussive part is inverted explicitly instead.
     """
-    mag_t = _scratch("mag_t", mag.shape[::-1], np.float32)
-    mag_t[...] = mag.T
-    # both filters along axis 0 (vectorised across columns): harm (t, f) along time, perc (f, t) along frequency
+    # harm along time (axis 0), perc along frequency (axis 1), both frame-major (t, f)
     harm = median_filter_columns(mag, size=kernel_size, out=_scratch("harm", mag.shape, np.float32))
-    perc = median_filter_columns(mag_t, size=kernel_size, out=_scratch("perc", mag_t.shape, np.float32))
+    perc = median_filter_rows(mag, size=kernel_size, out=_scratch("perc", mag.shape, np.float32))
     Dh = _scratch("Dh", D.shape, np.complex64)
-    lost = K.harmonic_mask(D, harm, perc, TINY32, Dh)
+    Dv = np.ascontiguousarray(D).view(D.real.dtype)  # (t, 2f): complex64, or complex128 on the float64 path
+    lost = K.harmonic_mask(Dv, harm, perc, TINY32, Dh.view(np.float32))
     if lost:
         Dp = np.empty(D.shape, dtype=np.complex64)
-        K.harmonic_mask(D, perc.T.copy(), harm.T.copy(), TINY32, Dp)  # roles swapped: D * M_p
-        return istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
+        K.harmonic_mask(Dv, perc, harm, TINY32, Dp.view(np.float32))  # roles swapped: D * M_p
+        hp = istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
+        return hp[0], hp[1]
     yh = istft(Dh, hop_length=hop_length, length=y.size)
-    return np.stack([yh, y - yh])
+    return yh, y - yh
 
 
 @on_one_blas_thread
@@ -426,9 +426,9 @@ def extract_features(
     _stats(out, "zero_crossing_rate", zcr)
 
     if not subset:
-        hp = _hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
-        _stats(out, "harmony", hp[0])
-        _stats(out, "perceptr", hp[1])
+        harmonic, percussive = _hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
+        _stats(out, "harmony", harmonic)
+        _stats(out, "perceptr", percussive)
         out["tempo"] = tempo_from_log_mel(sp.log_mel, sr=sr, n_fft=n_fft, hop_length=hop_length)
 
     m = sp.log_mel @ dct_basis32(sp.log_mel.shape[1], n_mfcc)  # (t, n_mfcc)
