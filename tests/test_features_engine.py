@@ -8,9 +8,11 @@ import scipy.ndimage
 
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import FEATURE_COLUMNS, extract_clip, mfcc
-from genrelab.features.engine import extract_features, istft, stft, tempo_from_onset
+from genrelab.features.engine import extract_features, stft
+from genrelab.features.hpss import istft
 from genrelab.features.median import median_filter_columns, median_filter_rows
 from genrelab.features.reference import reference_features
+from genrelab.features.tempo import tempo_from_onset
 
 SR = 22050
 RTOL = 1e-3

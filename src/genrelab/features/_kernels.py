@@ -39,17 +39,6 @@ def pitch_peaks(power, lo, hi, threshold, sr_over_nfft):  # pragma: no cover - c
     return pitches[:n], mags[:n]
 
 
-@numba.njit(cache=True, nogil=True)
-def overlap_add(frames, hop, out):  # pragma: no cover - compiled
-    """Add ``frames [shape=(..., t, n_fft)]`` into ``out [shape=(..., n_fft + hop*(t-1))]``."""
-    c, t, n_fft = frames.shape
-    for k in range(c):
-        for i in range(t):
-            s = i * hop
-            for j in range(n_fft):
-                out[k, s + j] += frames[k, i, j]
-
-
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_signal(y):  # pragma: no cover - compiled
     """``(all finite, any non-zero)`` for ``y [shape=(n,)]``: one vectorised sum of squares in
@@ -380,74 +369,6 @@ def rms_zcr(y, n_frames, frame_length, hop, threshold):  # pragma: no cover - co
         rms[i] = np.sqrt(max(sq, 0.0) / frame_length)
         zcr[i] = zc / frame_length
     return rms, zcr
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-division check: the loops vectorise
-def harmonic_mask(D, harm, perc, tiny, out):  # pragma: no cover - compiled
-    """``out = D * M_h`` (librosa's power-2 soft mask); returns True if a bin had both medians ~0
-    while ``D`` is non-zero (then the percussive part is not ``D - D*M_h``).
-
-    ``D``, ``out``: complex spectra ``(t, f)`` viewed as real ``(t, 2f)`` arrays (real, imaginary
-    interleaved; ``D`` complex64 or complex128, ``out`` complex64); ``harm``, ``perc [shape=(t, f)]``: the time- and frequency-filtered magnitudes.
-    Branch-free, so both passes vectorise; the same float32 operations as ``D[i, j] * w`` with
-    ``w = a / (a + b)`` (a complex times a real is ``(re w - im 0, re 0 + im w)``), so the same bits.
-    """
-    t, f = harm.shape
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    w = np.empty(f, dtype=np.float32)  # the mask of one frame; -1 where both medians are below tiny
-    lost = np.int32(0)
-    for i in range(t):
-        hr = harm[i]
-        pr = perc[i]
-        for j in range(f):
-            h = hr[j]
-            p = pr[j]
-            z = h if h > p else p
-            keep = not (z < tiny)
-            zz = z if keep else one
-            a = (h / zz) * (h / zz)
-            b = (p / zz) * (p / zz)
-            w[j] = a / (a + b) if keep else -one
-        dr = D[i]
-        orow = out[i]
-        for j in range(f):
-            re = dr[2 * j]
-            im = dr[2 * j + 1]
-            c = w[j]
-            keep = c >= zero
-            orow[2 * j] = (re * c - im * zero) if keep else zero
-            orow[2 * j + 1] = (re * zero + im * c) if keep else zero
-            lost |= np.int32(not keep) & np.int32((re != zero) | (im != zero))
-    return lost != 0
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-division check: the loops vectorise
-def overlap_add_window(frames, window, hop, wss, start, length):  # pragma: no cover - compiled
-    """librosa.istft's tail: window ``frames [shape=(c, t, n_fft)]``, overlap-add, divide by the
-    window's sum of squares where it is > tiny, keep ``[start, start + length)``: ``(c, length)``.
-    Slices and a select instead of a branch, so both loops vectorise."""
-    c, t, n_fft = frames.shape
-    total = n_fft + hop * (t - 1)
-    buf = np.zeros(total, dtype=np.float32)
-    out = np.zeros((c, length), dtype=np.float32)
-    tiny = np.finfo(np.float32).tiny
-    m = max(min(length, total - start), 0)
-    ws = wss[start : start + m]
-    for ch in range(c):
-        buf[:] = 0
-        for i in range(t):
-            seg = buf[i * hop : i * hop + n_fft]
-            fr = frames[ch, i]
-            for j in range(n_fft):
-                seg[j] += fr[j] * window[j]
-        bs = buf[start : start + m]
-        oc = out[ch]
-        for k in range(m):
-            v = bs[k]
-            d = ws[k]
-            oc[k] = v / d if d > tiny else v
-    return out
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)

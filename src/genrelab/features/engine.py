@@ -7,10 +7,11 @@ one compiled pass per block turns the spectrum into power and magnitude spectra,
 centroid/bandwidth/rolloff, the mel spectrum (librosa's banded filter bank, each band over
 the run of bins where it is non-zero) and the peaks of librosa's tuning estimate. Chroma uses
 librosa's filter bank at the estimated tuning.
-The log-mel spectrogram feeds both the MFCCs and the onset envelope for tempo. RMS and ZCR
-are time-domain, as librosa computes them from ``y``. Harmonic/percussive separation
-median-filters the same magnitude spectrogram with an exact compiled sliding median
-(:mod:`genrelab.features.median`) and needs one iSTFT (percussive = ``y`` - harmonic).
+The log-mel spectrogram feeds both the MFCCs and the onset envelope for tempo
+(:mod:`genrelab.features.tempo`). RMS and ZCR are time-domain, as librosa computes them from
+``y``. Harmonic/percussive separation (:mod:`genrelab.features.hpss`) median-filters the same
+magnitude spectrogram with exact compiled medians (:mod:`genrelab.features.median`) and needs
+one iSTFT (percussive = ``y`` - harmonic).
 
 Precision: the FFT runs in float32 unless a frame's spectrum sits so deep (pure tones) that
 float32 rounding could move its centroid or bandwidth by 1e-4; then the clip is redone in
@@ -20,7 +21,6 @@ float64, as librosa computes every STFT. Every step reproduces librosa 0.11's de
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,11 +29,13 @@ import scipy.fft
 
 from genrelab.checks import check_positive_int
 from genrelab.dsp import filters
-from genrelab.dsp.fft import frame_fft, irfft_into, rfft_into
+from genrelab.dsp.fft import frame_fft, rfft_into
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
-from genrelab.features.median import median_filter_columns, median_filter_rows
+from genrelab.features.hpss import hpss_waveforms
+from genrelab.features.scratch import scratch
+from genrelab.features.tempo import tempo_from_log_mel
 from genrelab.threads import on_one_blas_thread
 
 TINY32 = float(np.finfo(np.float32).tiny)
@@ -41,25 +43,6 @@ _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power 
 # 64 measured ~2 % faster than 32 on 30 s clips, fewer FFT calls at ~8 us of overhead each)
 _TAIL = 16  # frames per block for the last frames of a signal (FFTW plans have a fixed row count)
 _FFT_EPS32 = float(np.finfo(np.float32).eps)  # a float32 FFT errs by about eps * log2(n) * rms
-
-
-_WORK = threading.local()  # per-thread scratch arrays of _spectra, reused from clip to clip
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """An uninitialised ``shape`` array that this thread reuses on its next call for ``name``.
-
-    Fresh multi-megabyte arrays come from new pages each clip (about 1300 page faults and
-    a millisecond of kernel time for one 30 s clip's power spectrogram); reusing them does not.
-    """
-    arrays = getattr(_WORK, "arrays", None)
-    if arrays is None:
-        arrays = _WORK.arrays = {}
-    size = int(np.prod(shape))
-    buf = arrays.get((name, np.dtype(dtype)))
-    if buf is None or buf.size < size:
-        buf = arrays[(name, np.dtype(dtype))] = np.empty(size, dtype=dtype)
-    return buf[:size].reshape(shape)
 
 
 def check_params(*, sr: int, n_fft: int, hop_length: int, n_mfcc: int) -> None:
@@ -143,11 +126,6 @@ def _freqs32(sr: int, n_fft: int) -> np.ndarray:
     return fft_freqs(sr, n_fft).astype(np.float32)  # (f,) float32
 
 
-@lru_cache(maxsize=32)
-def _window_sumsquare(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
-    return filters.window_sumsquare(_window(n_fft), n_frames=n_frames, hop_length=hop, dtype=np.float32)
-
-
 def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: bool = True) -> np.ndarray:
     """librosa's centred, zero-padded Hann STFT, frame-major: ``(t, 1 + n_fft//2)``.
 
@@ -159,19 +137,6 @@ def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: boo
     t = 1 + y.size // hop_length
     frames = K.windowed_frames(y, n_fft, hop_length, window, 0, t, np.empty((t, n_fft), dtype=window.dtype))
     return scipy.fft.rfft(frames, axis=1, overwrite_x=True)
-
-
-def istft(D: np.ndarray, *, hop_length: int, length: int) -> np.ndarray:
-    """Inverse of :func:`stft` for ``D [shape=(..., t, f)]`` as librosa.istft(length=...) -> ``(..., length)`` float32."""
-    n_fft = 2 * (D.shape[-1] - 1)
-    lead = D.shape[:-2]
-    D3 = np.asarray(D, dtype=np.complex64).reshape(-1, *D.shape[-2:])
-    t = D3.shape[1]
-    frames = irfft_into(D3, n_fft, _scratch("frames", (D3.shape[0], t, n_fft), np.float32))  # (c, t, n_fft)
-    out = K.overlap_add_window(
-        frames, _window(n_fft), hop_length, _window_sumsquare(n_fft, hop_length, t), n_fft // 2, length
-    )
-    return out.reshape(*lead, length)
 
 
 def _power_to_db(S: np.ndarray, top_db: float = 80.0, *, inplace: bool = False) -> np.ndarray:
@@ -215,20 +180,20 @@ def _spectra(
     band = np.flatnonzero((freqs >= 150.0) & (freqs < min(4000.0, sr / 2)))
     lo, hi = (max(int(band[0]), 1), min(int(band[-1]) + 1, f - 1)) if band.size else (1, 1)
     # the big arrays are per-thread scratch: valid until this thread's next call
-    power = _scratch("power", (t, f), np.float32)
-    mag = _scratch("mag", (t, f), np.float32) if keep else np.empty((1, f), dtype=np.float32)
+    power = scratch("power", (t, f), np.float32)
+    mag = scratch("mag", (t, f), np.float32) if keep else np.empty((1, f), dtype=np.float32)
     centroid, bandwidth, rolloff = np.empty(t), np.empty(t), np.empty(t)
-    pitches = _scratch("pitches", (t * max(hi - lo, 0),), np.float64)
-    pmags = _scratch("pmags", (t * max(hi - lo, 0),), np.float32)
+    pitches = scratch("pitches", (t * max(hi - lo, 0),), np.float64)
+    pmags = scratch("pmags", (t * max(hi - lo, 0),), np.float32)
     fft_eps = 0.0 if double else _FFT_EPS32 * np.log2(n_fft)
     window = _window64(n_fft) if double else _window(n_fft)
-    D = _scratch("D", (t, f), np.complex128 if double else np.complex64) if keep else None
+    D = scratch("D", (t, f), np.complex128 if double else np.complex64) if keep else None
     if double:
         frames = np.empty((min(t, _BLOCK), n_fft), dtype=window.dtype)
         spec = np.empty((min(t, _BLOCK), f), dtype=np.complex128)
     freqs32 = _freqs32(sr, n_fft)
     mel_bands = _mel_bands(sr, n_fft)
-    mel = _scratch("mel", (t, mel_bands[0].shape[0]), np.float32)
+    mel = scratch("mel", (t, mel_bands[0].shape[0]), np.float32)
     n, limited = 0, False
     # blocks of frames: framing, FFT and the spectral pass stay in cache
     b0 = 0
@@ -323,77 +288,6 @@ def mfcc_frames(
     return sp.log_mel @ dct_basis32(sp.log_mel.shape[1], n_mfcc)
 
 
-def tempo_from_log_mel(log_mel: np.ndarray, *, sr: int, n_fft: int, hop_length: int) -> float:
-    """librosa.beat.beat_track's tempo: median-aggregated onset strength, then feature.tempo's estimate."""
-    t = log_mel.shape[0]
-    diff = np.maximum(0.0, log_mel[1:] - log_mel[:-1])  # (t-1, 128)
-    env = np.median(diff, axis=1)
-    pad = 1 + n_fft // (2 * hop_length)
-    onset = np.concatenate([np.zeros(pad, dtype=env.dtype), env])[:t]
-    if not onset.any():
-        return 0.0
-    return tempo_from_onset(onset, sr=sr, hop_length=hop_length)
-
-
-def tempo_from_onset(
-    onset: np.ndarray,
-    *,
-    sr: int,
-    hop_length: int,
-    start_bpm: float = 120.0,
-    std_bpm: float = 1.0,
-    ac_size: float = 8.0,
-    max_tempo: float = 320.0,
-) -> float:
-    """librosa.feature.tempo(onset_envelope=onset) with the default prior, for ``onset [shape=(t,)]``.
-
-    The autocorrelation tempogram is computed frame-major with one batched real FFT.
-    """
-    win = int(ac_size * sr) // hop_length  # librosa.time_to_frames(ac_size)
-    n = onset.shape[0]
-    half = win // 2
-    padded = np.pad(onset, (half, half), mode="linear_ramp", end_values=(0, 0))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n]  # (n, win)
-    x = frames * filters.hann(win, dtype=np.float64).astype(frames.dtype)
-    n_pad = scipy.fft.next_fast_len(2 * win - 1, real=True)
-    spec = scipy.fft.rfft(x, n=n_pad, axis=1)
-    ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]  # (n, win)
-    peak = np.max(np.abs(ac), axis=1, keepdims=True)
-    peak[peak < np.finfo(ac.dtype).tiny] = 1.0
-    tg = np.mean(ac / peak, axis=0)  # (win,)
-    bpms = np.empty(win)
-    bpms[0] = np.inf
-    bpms[1:] = 60.0 * sr / (hop_length * np.arange(1.0, win))
-    with np.errstate(divide="ignore"):
-        logprior = -0.5 * ((np.log2(bpms) - np.log2(start_bpm)) / std_bpm) ** 2
-    logprior[: int(np.argmax(bpms < max_tempo))] = -np.inf
-    return float(bpms[int(np.argmax(np.log1p(1e6 * tg) + logprior))])
-
-
-def _hpss_waveforms(
-    y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, hop_length: int, kernel_size: int = 31
-) -> tuple[np.ndarray, np.ndarray]:
-    """librosa.effects.hpss: the harmonic and percussive waveforms, each ``(n,)`` float32.
-
-    The masks sum to one wherever either median is non-zero, so the percussive waveform is
-    ``y - harmonic`` (the iSTFT is linear and reconstructs ``y``); where both medians vanish
-    under a non-zero bin, the percussive part is inverted explicitly instead.
-    """
-    # harm along time (axis 0), perc along frequency (axis 1), both frame-major (t, f)
-    harm = median_filter_columns(mag, size=kernel_size, out=_scratch("harm", mag.shape, np.float32))
-    perc = median_filter_rows(mag, size=kernel_size, out=_scratch("perc", mag.shape, np.float32))
-    Dh = _scratch("Dh", D.shape, np.complex64)
-    Dv = np.ascontiguousarray(D).view(D.real.dtype)  # (t, 2f): complex64, or complex128 on the float64 path
-    lost = K.harmonic_mask(Dv, harm, perc, TINY32, Dh.view(np.float32))
-    if lost:
-        Dp = np.empty(D.shape, dtype=np.complex64)
-        K.harmonic_mask(Dv, perc, harm, TINY32, Dp.view(np.float32))  # roles swapped: D * M_p
-        hp = istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
-        return hp[0], hp[1]
-    yh = istft(Dh, hop_length=hop_length, length=y.size)
-    return yh, y - yh
-
-
 @on_one_blas_thread
 def extract_features(
     y: np.ndarray,
@@ -426,7 +320,7 @@ def extract_features(
     _stats(out, "zero_crossing_rate", zcr)
 
     if not subset:
-        harmonic, percussive = _hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
+        harmonic, percussive = hpss_waveforms(y, sp.D, sp.mag, hop_length=hop_length)
         _stats(out, "harmony", harmonic)
         _stats(out, "perceptr", percussive)
         out["tempo"] = tempo_from_log_mel(sp.log_mel, sr=sr, n_fft=n_fft, hop_length=hop_length)

@@ -28,8 +28,8 @@ from genrelab.features.engine import (
     dct_basis32,
     fft_freqs,
     mel_basis_t,
-    tempo_from_log_mel,
 )
+from genrelab.features.tempo import tempo_from_log_mel
 
 
 def _reflect_pad(x, h: int, dim: int):
