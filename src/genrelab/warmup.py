@@ -16,12 +16,14 @@ __all__ = ["warm"]
 def warm() -> None:
     """Run the feature engine, its librosa reference and the inversion on a tiny signal."""
     from genrelab.features import extract_clip, mfcc
+    from genrelab.features.hpss import istft
     from genrelab.features.reference import reference_features
     from genrelab.invert import mfcc_to_audio
 
     rng = np.random.default_rng(0)
     y = (0.1 * rng.standard_normal(22050 * 4)).astype(np.float32)
     extract_clip(y, sr=22050)
+    istft(np.zeros((2, 8, 1025), dtype=np.complex64), hop_length=512, length=4096)  # HPSS's rare two-part path
     reference_features(y, sr=22050)
     mfcc_to_audio(mfcc(y[:22050], sr=22050)[:, :8], n_iter=2)
 
