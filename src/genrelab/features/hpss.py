@@ -135,7 +135,7 @@ def harmonic_mask(D, harm, perc, tiny, out):  # pragma: no cover - compiled
             re = dr[2 * j]
             im = dr[2 * j + 1]
             c = w[j]
-            keep = c >= zero
+            keep = not (c < zero)  # NaN (infinite medians) is kept, as D * NaN
             orow[2 * j] = (re * c - im * zero) if keep else zero
             orow[2 * j + 1] = (re * zero + im * c) if keep else zero
             lost |= np.int32(not keep) & np.int32((re != zero) | (im != zero))

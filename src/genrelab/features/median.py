@@ -350,23 +350,26 @@ def median_filter_rows(x: np.ndarray, *, size: int, out: np.ndarray | None = Non
 
 
 def row_medians(x: np.ndarray) -> np.ndarray:
-    """``np.median(x, axis=1)`` for ``x [shape=(t, m)]`` without NaN, the same bits: ``(t,)`` (but
-    for the sign of a zero median from ties of ``-0.0`` and ``0.0``, which numpy leaves to its partition).
+    """``np.median(x, axis=1)`` for ``x [shape=(t, m)]``, the same bits: ``(t,)`` (but for the sign of
+    a zero median from ties of ``-0.0`` and ``0.0``, which numpy leaves to its partition).
 
     For even ``m`` numpy takes the mean of the two middle values, ``(a + b) / 2`` in ``x``'s
     dtype (float32 or float64; others are converted to float64); both come from one pruned
-    sorting network per block of rows.
+    sorting network per block of rows. A row with a NaN has a NaN median, as in numpy.
     """
-    x = np.ascontiguousarray(_checked(x, 1))
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ParameterError(f"x must be 2-D; got shape {x.shape}")
+    x = np.ascontiguousarray(x, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
     t, m = x.shape
     if m == 0:
         raise ParameterError("x has no columns: the median of an empty row is undefined")
     a, b = np.empty(t, dtype=x.dtype), np.empty(t, dtype=x.dtype)
     if t:
         lo, hi = (m - 1) // 2, m // 2
-        _middle_pair(x, _core_network(m, lo, hi + 1), lo, hi, a, b)
-    if m % 2:
-        return a
-    a += b
-    a /= 2  # numpy's mean of the two: their float sum over the count (a Python int, so in x's dtype)
+        _middle_pair(x, _core_network(m, lo, hi + 1), lo, hi, a, b)  # NaN rows: garbage, replaced below
+    if m % 2 == 0:
+        a += b
+        a /= 2  # numpy's mean of the two: their float sum over the count (a Python int, so in x's dtype)
+    a[np.isnan(x).any(axis=1)] = np.nan
     return a

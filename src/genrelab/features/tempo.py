@@ -104,16 +104,20 @@ def _power_in_place(spec):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-division check: the loops vectorise
 def _normalised_row_sum(ac, win, tiny, one):  # pragma: no cover - compiled
     """``sum_i ac[i, :win] / peak_i`` (``(win,)``, in ``ac``'s dtype, rows added in order as numpy's
-    reduction over axis 0 adds them), ``peak_i`` = the largest ``|ac[i, :win]|``, or ``one`` below ``tiny``."""
+    reduction over axis 0 adds them), ``peak_i`` = the largest ``|ac[i, :win]|``, or ``one`` below ``tiny``
+    (NaN for a row with a NaN, as ``np.max`` gives)."""
     n = ac.shape[0]
     total = np.zeros(win, dtype=ac.dtype)
     for i in range(n):
         row = ac[i, :win]
         peak = one - one  # zero, in ac's dtype (numba would make 0 * one a float64)
+        nan = False
         for j in range(win):
             a = abs(row[j])
             peak = a if a > peak else peak
+            nan |= a != a
         peak = one if peak < tiny else peak
+        peak = peak if not nan else (one - one) / (one - one)  # NaN, as numpy's max propagates it
         for j in range(win):
             total[j] += row[j] / peak
     return total
