@@ -25,7 +25,6 @@ threads as they free up.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ from genrelab.dsp.fft import frame_fft
 
 _ROWS = 64  # frames per block (FFT input + spectrum ~ 1 MB for n_fft 2048: about L2; 32 and 16 measured no faster)
 _MIN_RUN = 64  # frames per run below which a clip is not cut further
-_STARVED = 0.75  # a thread whose tasks get less CPU time than this share of their wall time steps aside
-_STARVED_AFTER = 0.005  # ... once its tasks have taken this many seconds
 _EDGE_ROWS = 16  # rows of the FFT plan for the frames around a cut (2m = 6 for n_fft 2048, hop 512)
 _RUNS_PER_THREAD = 2  # runs per clip and thread when clips are few (4 measured faster than 3, 6 and 8 at 2 threads)
 
@@ -134,8 +131,11 @@ class _Run:
         done = self.inner0
         for b0 in range(f0, f1, _ROWS):
             b1 = min(b0 + _ROWS, f1)
-            inv.spectra[: b1 - b0] = spec[b0:b1]
-            inv.inverse()
+            if b1 - b0 == _ROWS:
+                inv.inverse_of(spec[b0:b1])  # FFTW may overwrite these rows: this iteration is done with them
+            else:
+                inv.spectra[: b1 - b0] = spec[b0:b1]
+                inv.inverse()
             self._keep(inv.frames, b0, b1)
             _ola(inv.frames, b1 - b0, self.wsyn, hop, (b0 - f0) * hop, b0 == f0, self.acc)
             if forward is None:
@@ -212,15 +212,6 @@ class _Wavefront:
         self.first = 0  # clips before this one are finished
         self.cond = threading.Condition()
         self.error: BaseException | None = None
-        self.active = 0  # workers taking tasks
-
-    def retire(self) -> bool:
-        """Let a worker stop taking tasks unless it is the last one; True if it may."""
-        with self.cond:
-            if self.active <= 1:
-                return False
-            self.active -= 1
-            return True
 
     def _ready(self, b: int) -> tuple[str, int, int] | None:
         """Clip ``b``'s ready task of the earliest iteration: ``(kind, c, i)``, or None."""
@@ -316,24 +307,18 @@ def griffinlim_blocks(
     step = _Steps(window, c=c, refine=refine, refine_step=refine_step, n_iter=n_iter)
 
     def work(_: int) -> None:
-        """Take ready tasks until none are left; step aside when other processes starve this thread
-        (on a busy machine more threads than free cores are slower than fewer)."""
-        wall = cpu = 0.0
+        """Take ready tasks until none are left. On a busy machine every thread keeps taking tasks: a
+        thread that another process slows only holds up the tasks next to its own, and two threads
+        with one core busy, or both, still get more CPU than one (``bench/invert.py --busy``)."""
         try:
             while (task := sched.take()) is not None:
                 b, kind, k, i = task
-                w0, c0 = time.perf_counter(), time.thread_time()
                 step(b, all_runs[b], kind, k, i)
                 sched.finish(b, kind, k)
-                wall += time.perf_counter() - w0
-                cpu += time.thread_time() - c0
-                if wall > _STARVED_AFTER and cpu < _STARVED * wall and sched.retire():
-                    return
         except BaseException as e:
             sched.fail(e)
 
     workers = list(range(max(1, min(threads, b_n * (2 * len(cuts) - 3)))))
-    sched.active = len(workers)
     _in_threads(work, workers)
     if sched.error is not None:
         raise sched.error
