@@ -33,6 +33,32 @@ def test_frame_fft_matches_numpy(monkeypatch, fftw: bool, n_fft: int, rows: int)
     np.testing.assert_allclose(back / n_fft, x, rtol=0, atol=1e-5 * np.abs(x).max())
 
 
+@pytest.mark.parametrize("fftw", [True, False])
+@pytest.mark.parametrize("offset_rows", [0, 1])
+def test_inverse_of_another_array_gives_the_bits_of_inverse(monkeypatch, fftw: bool, offset_rows: int) -> None:
+    """``inverse_of`` on rows of a bigger spectrogram (aligned, or not: then it copies) equals
+    copying them into the buffer and calling ``inverse``, bit for bit, and leaves the buffer's
+    own plan working on the buffer."""
+    if fftw and not _fftw.HAVE_FFTW:
+        pytest.skip("pyfftw is not installed")
+    monkeypatch.setattr(_fftw, "HAVE_FFTW", fftw)
+    rng = np.random.default_rng(7)
+    big = (rng.standard_normal((200, 1025)) + 1j * rng.standard_normal((200, 1025))).astype(np.complex64)
+    rows = big[64 + offset_rows : 128 + offset_rows]
+    plan = _fftw.FrameFFT(2048, 64)
+    plan.spectra[...] = rows
+    want = plan.inverse().copy()
+    got = plan.inverse_of(rows.copy()).copy()
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    got = plan.inverse_of(big[64 + offset_rows : 128 + offset_rows]).copy()
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    plan.spectra[...] = big[:64]
+    again = plan.inverse().copy()
+    plan2 = _fftw.FrameFFT(2048, 64)
+    plan2.spectra[...] = big[:64]
+    np.testing.assert_array_equal(again.view(np.uint32), plan2.inverse().view(np.uint32))
+
+
 @pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
 def test_shipped_wisdom_covers_the_sizes_in_use() -> None:
     """If this fails, pyFFTW's FFTW no longer accepts the shipped wisdom: rerun bench/fftw_wisdom.py."""

@@ -9,8 +9,9 @@ import scipy.optimize
 import torch
 
 from genrelab.audio import load
+from genrelab.dsp import fft
 from genrelab.errors import ParameterError
-from genrelab.invert import griffin_lim, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
+from genrelab.invert import griffin_lim, mel_to_audio, mel_to_magnitude, mfcc_to_audio, mfcc_to_mel, nnls
 from genrelab.invert import mel as mel_module
 from genrelab.invert.griffin_lim import _StftPair
 from genrelab.threads import one_torch_thread
@@ -265,17 +266,17 @@ def test_set_up_runs_on_one_thread_and_restores_the_count(monkeypatch, short_mfc
 def test_block_loop_error_in_one_run_reaches_the_caller(monkeypatch) -> None:
     """A failure in one run of a clip cut across threads surfaces as itself (not as the other runs'
     broken barrier) and nothing hangs."""
-    from genrelab.invert import blocks
+    from genrelab.invert import blocks, fused
 
     monkeypatch.setattr(blocks, "_MIN_RUN", 8)
-    real_cut = blocks._cut
+    real_cut = fused.cut
 
     def failing_cut(acc, s0, inv_env, g0, *args):
         if g0 > 0:  # only runs after the first cut reach here
             raise ValueError("boom")
         return real_cut(acc, s0, inv_env, g0, *args)
 
-    monkeypatch.setattr(blocks, "_cut", failing_cut)
+    monkeypatch.setattr(fused, "cut", failing_cut)
     S = torch.rand(1, 257, 80)
     old = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -318,20 +319,96 @@ def test_block_loop_is_bit_identical_for_any_threads_and_runs(monkeypatch, n_fft
         np.testing.assert_array_equal(y_refined.view(np.uint32), ref[1].view(np.uint32), err_msg=str(key))
 
 
-def test_starved_threads_step_aside_and_the_result_stays(monkeypatch) -> None:
-    """Threads that find themselves starved of CPU (here: all of them, always) stop taking tasks
-    until one is left; it finishes the clip, with the same bits as one thread."""
+@pytest.mark.skipif(not fft.HAVE_FFTW, reason="pyfftw is not installed")
+def test_compiled_passes_give_the_bits_of_the_python_loop(monkeypatch) -> None:
+    """At the shipped FFTW sizes the runs' passes are one compiled call each (FFTW called from numba);
+    the audio is the same bits as the Python loop of the same steps, for 1-3 threads and any cuts."""
+    from genrelab.invert import blocks, fused
+
+    S = torch.from_numpy(np.random.default_rng(8).random((1, 1025, 300)).astype(np.float32))
+    mel = torch.from_numpy(np.random.default_rng(9).random((1, 128, 300)) + 0.1)
+    calls = {"n": 0}
+    real_pass = fused.run_pass
+
+    def counting_pass(*args) -> None:
+        calls["n"] += 1
+        real_pass(*args)
+
+    monkeypatch.setattr(fused, "run_pass", counting_pass)
+    plain = blocks.griffinlim_blocks
+    outs = {}
+    old = torch.get_num_threads()
+    try:
+        for compiled in (True, False):
+            if not compiled:
+                monkeypatch.setattr(blocks, "raw_plans", lambda plan: None)
+            for threads, runs in ((1, None), (2, None), (3, None), (2, 3), (1, 4)):
+                torch.set_num_threads(threads)
+                monkeypatch.setattr(griffin_lim, "griffinlim_blocks", lambda *a, runs=runs, **k: plain(*a, runs=runs, **k))
+                before = calls["n"]
+                outs[compiled, threads, runs] = mel_to_audio(mel.numpy()[0], n_iter=5, refine=2)
+                assert (calls["n"] > before) == compiled
+    finally:
+        torch.set_num_threads(old)
+    ref = outs[False, 1, None]
+    for key, y in outs.items():
+        np.testing.assert_array_equal(y.view(np.uint32), ref.view(np.uint32), err_msg=str(key))
+    assert griffin_lim.griffinlim(S, n_iter=3).shape == (1, 299 * 512)
+
+
+def test_a_slowed_thread_hands_its_share_to_the_others(monkeypatch) -> None:
+    """One of two threads made slow (as if another process took its core): the other takes most of
+    the tasks, and the result keeps the bits of one thread."""
+    import threading
+    import time
+
     from genrelab.invert import blocks
 
-    S = torch.from_numpy(np.random.default_rng(4).random((1, 513, 300)).astype(np.float32))
+    S = torch.from_numpy(np.random.default_rng(4).random((1, 513, 600)).astype(np.float32))
     old = torch.get_num_threads()
+    done: dict[str, int] = {}
+    real_step = blocks._Steps.__call__
+    slow: list[str] = []
+
+    def step(self, *args) -> None:
+        name = threading.current_thread().name
+        with lock:
+            if not slow:
+                slow.append(name)
+            done[name] = done.get(name, 0) + 1
+        if name == slow[0]:
+            time.sleep(0.005)
+        real_step(self, *args)
+
+    lock = threading.Lock()
     try:
         torch.set_num_threads(1)
         ref = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
-        monkeypatch.setattr(blocks, "_STARVED", 2.0)
-        monkeypatch.setattr(blocks, "_STARVED_AFTER", 0.0)
-        torch.set_num_threads(3)
+        monkeypatch.setattr(blocks._Steps, "__call__", step)
+        torch.set_num_threads(2)
         y = griffin_lim.griffinlim(S, n_iter=4, n_fft=1024, hop_length=256, seed=2).numpy()
     finally:
         torch.set_num_threads(old)
     np.testing.assert_array_equal(y.view(np.uint32), ref.view(np.uint32))
+    assert len(done) == 2, done
+    fast = max(done, key=done.get)
+    assert fast != slow[0] and done[fast] > 2 * done[slow[0]], done
+
+
+def test_unit_peak_target_has_the_bits_of_the_torch_steps() -> None:
+    """The compiled unit-peak target (frames first) equals ``(mel_to_magnitude / peak).to(float32)``
+    bit for bit, clip by clip of a batch, and a non-finite magnitude gives an infinite peak."""
+    mel = torch.from_numpy(np.random.default_rng(5).random((3, 128, 70)) * np.array([1.0, 1e-6, 1e4])[:, None, None])
+    S, peak = mel_module._unit_peak_magnitude(mel, sr=SR, n_fft=N_FFT, max_iter=2000)
+    mag = mel_to_magnitude(mel, sr=SR, n_fft=N_FFT)
+    want_peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    np.testing.assert_array_equal(peak.numpy(), want_peak.numpy())
+    want = (mag / want_peak).to(torch.float32)
+    assert S.shape == want.shape == (3, N_FFT // 2 + 1, 70) and S.transpose(-1, -2).is_contiguous()
+    np.testing.assert_array_equal(S.numpy().view(np.uint32), want.numpy().view(np.uint32))
+    power = mel.clone()
+    power[1, :, 3] = np.inf  # a frame whose magnitude is not finite
+    _, peak = mel_module._unit_peak_magnitude(power, sr=SR, n_fft=N_FFT, max_iter=50)
+    assert torch.isinf(peak[1]).all() and torch.isfinite(peak[[0, 2]]).all()
+    with pytest.raises(ParameterError, match="beyond float32 range"):
+        mel_to_audio(mel.numpy()[2] * 1e300, n_iter=1)

@@ -25,7 +25,9 @@ def warm() -> None:
     extract_clip(y, sr=22050)
     istft(np.zeros((2, 8, 1025), dtype=np.complex64), hop_length=512, length=4096)  # HPSS's rare two-part path
     reference_features(y, sr=22050)
-    mfcc_to_audio(mfcc(y[:22050], sr=22050)[:, :8], n_iter=2)
+    m = mfcc(y[:22050], sr=22050)[:, :8]
+    mfcc_to_audio(m, n_iter=2)
+    mfcc_to_audio(np.stack([m, m]), n_iter=2)  # a batch: its clips are strided views for some kernels
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ with an output array, for any dtype (the float64 paths and the fallback use them
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import re
 import threading
 from importlib import resources
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -50,6 +53,8 @@ __all__ = [
     "WISDOM_SIZES",
     "load_wisdom",
     "measure_wisdom",
+    "RawPlans",
+    "raw_plans",
 ]
 
 HAVE_FFTW = pyfftw is not None
@@ -115,6 +120,8 @@ class FrameFFT:
             self.spectra = np.zeros(shape_f, dtype=np.complex64)
         self._fwd, self._inv = plans if plans is not None else (None, None)
         self.fftw = plans is not None  # False: pocketfft on the same buffers
+        self._raw: RawPlans | None = None  # raw_plans(self), made on first use
+        self._inv_of: Any = None  # the inverse plan for other arrays (inverse_of), made on first use
 
     def forward(self) -> np.ndarray:
         """``spectra = rfft(frames, axis=1)``; returns ``spectra``."""
@@ -130,6 +137,28 @@ class FrameFFT:
             self._inv.execute()
         else:
             irfft_into(self.spectra, self.n_fft, self.frames, normalise=False)
+        return self.frames
+
+    def inverse_of(self, spectra: np.ndarray) -> np.ndarray:
+        """:meth:`inverse` of another ``spectra [shape=(rows, 1 + n_fft // 2)]`` complex64 array, without
+        copying it into this object's buffer (FFTW may overwrite it); returns ``frames``. The same
+        plan, so the same bits as copying it in and calling :meth:`inverse`."""
+        if not self.fftw:
+            return irfft_into(spectra, self.n_fft, self.frames, normalise=False)
+        if (
+            spectra.shape != self.spectra.shape
+            or spectra.dtype != self.spectra.dtype
+            or spectra.strides != self.spectra.strides
+            or spectra.ctypes.data % self._inv.input_alignment
+        ):
+            self.spectra[...] = spectra
+            return self.inverse()
+        plan = self._inv_of
+        if plan is None:  # a second plan object: the first keeps its own buffers
+            with _PLAN_LOCK:
+                plan = self._inv_of = _plans(self.frames, self.spectra, False)[1]  # type: ignore[index]
+        plan.update_arrays(spectra, self.frames)
+        plan.execute()
         return self.frames
 
 
@@ -164,6 +193,71 @@ def measure_wisdom() -> bytes:
     for n_fft, rows in WISDOM_SIZES:
         FrameFFT(n_fft, rows, patient=True)
     return pyfftw.export_wisdom()[1]
+
+
+class RawPlans(NamedTuple):
+    """FFTW's own plans on a :class:`FrameFFT`'s buffers and the addresses of FFTW's new-array execute
+    functions, for compiled loops that call FFTW without Python (:mod:`genrelab.invert.fused`):
+    ``execute_r2c(r2c, frames, spectra)`` and ``execute_c2r(c2r, spectra, frames)`` on pointers."""
+
+    execute_r2c: int
+    execute_c2r: int
+    r2c: int
+    c2r: int
+
+
+_FFTW_FLAGS = {"FFTW_MEASURE": 0, "FFTW_DESTROY_INPUT": 1, "FFTW_WISDOM_ONLY": 1 << 21}  # fftw3.h
+
+
+@functools.cache
+def _fftwf_library() -> ctypes.CDLL | None:
+    """The single-precision FFTW that pyFFTW loaded (its wisdom is ours), by its path in this
+    process's memory map; None where that cannot be found (no pyFFTW, not Linux)."""
+    if not HAVE_FFTW or not load_wisdom():
+        return None
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = [line.split()[-1] for line in maps if re.search(r"/libfftw3f[-.][^/]*$", line.strip())]
+    except OSError:
+        return None
+    if not paths:
+        return None
+    lib = ctypes.CDLL(paths[0])  # already loaded: the same library and planner state as pyFFTW's
+    args = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    args += [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint]
+    for name in ("fftwf_plan_many_dft_r2c", "fftwf_plan_many_dft_c2r"):
+        getattr(lib, name).restype = ctypes.c_void_p
+        getattr(lib, name).argtypes = args
+    return lib
+
+
+def raw_plans(plan: FrameFFT) -> RawPlans | None:
+    """:class:`RawPlans` for ``plan``'s buffers, made once per object from the shipped wisdom (the same
+    algorithm as its :meth:`FrameFFT.forward` / :meth:`FrameFFT.inverse`, so the same bits); None
+    when ``plan`` runs on pocketfft or FFTW's library cannot be reached."""
+    if not plan.fftw:
+        return None
+    if plan._raw is not None:
+        return plan._raw
+    lib = _fftwf_library()
+    if lib is None:
+        return None
+    n, rows, bins = plan.n_fft, plan.rows, plan.n_fft // 2 + 1
+    size = (ctypes.c_int * 1)(n)
+    flags = _FFTW_FLAGS["FFTW_MEASURE"] | _FFTW_FLAGS["FFTW_WISDOM_ONLY"]
+    frames, spectra = plan.frames.ctypes.data, plan.spectra.ctypes.data
+    with _PLAN_LOCK:
+        r2c = lib.fftwf_plan_many_dft_r2c(1, size, rows, frames, None, 1, n, spectra, None, 1, bins, flags)
+        flags |= _FFTW_FLAGS["FFTW_DESTROY_INPUT"]
+        c2r = lib.fftwf_plan_many_dft_c2r(1, size, rows, spectra, None, 1, bins, frames, None, 1, n, flags)
+    if not r2c or not c2r:  # not in the wisdom under these flags
+        return None
+    addr = (
+        ctypes.cast(lib.fftwf_execute_dft_r2c, ctypes.c_void_p).value,
+        ctypes.cast(lib.fftwf_execute_dft_c2r, ctypes.c_void_p).value,
+    )
+    plan._raw = RawPlans(int(addr[0] or 0), int(addr[1] or 0), int(r2c), int(c2r))
+    return plan._raw
 
 
 def frame_fft(n_fft: int, rows: int, slot: int = 0) -> FrameFFT:

@@ -6,7 +6,11 @@ walks the frames in blocks of ``_ROWS``: inverse FFT of a block (FFTW, :mod:`gen
 overlap-add into the signal, and as soon as a frame's samples have all their contributions
 (``m = ceil(n_fft / hop) - 1`` frames later) that frame is cut out again, transformed forward and
 given its new phase, all while the block is still in cache. The arithmetic is the one of
-``invert.griffinlim``'s torch loop (the tests hold the two to float32 rounding).
+``invert.griffinlim``'s torch loop (the tests hold the two to float32 rounding). Where FFTW has
+the plans, a run's pass in an iteration that does not refine is one compiled call
+(:func:`genrelab.invert.fused.run_pass`, blocks of ``_FUSED_ROWS``, FFTW called from numba): no
+Python between blocks, so threads do not queue for the GIL; the refining iterations call the same
+steps from Python, with the same bits.
 
 Threads share the work dynamically, as a wavefront over tasks (a pipelined stencil schedule):
 each clip is cut into runs of frames (more runs than threads), each with its own overlap-add
@@ -25,71 +29,20 @@ threads as they free up.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
-from genrelab.dsp.fft import frame_fft
+from genrelab.dsp.fft import frame_fft, raw_plans
+from genrelab.invert import fused
 
-_ROWS = 64  # frames per block (FFT input + spectrum ~ 1 MB for n_fft 2048: about L2; 32 and 16 measured no faster)
+_ROWS = 64  # frames per block of the Python steps (refining iterations; pocketfft) and the unit of the cuts
+_FUSED_ROWS = 16  # frames per block of the compiled passes (with the 16-row FFT plans all of a block stays in L2)
 _MIN_RUN = 64  # frames per run below which a clip is not cut further
-_STARVED = 0.75  # a thread whose tasks get less CPU time than this share of their wall time steps aside
-_STARVED_AFTER = 0.005  # ... once its tasks have taken this many seconds
 _EDGE_ROWS = 16  # rows of the FFT plan for the frames around a cut (2m = 6 for n_fft 2048, hop 512)
 _RUNS_PER_THREAD = 2  # runs per clip and thread when clips are few (4 measured faster than 3, 6 and 8 at 2 threads)
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _ola(frames, r, wsyn, hop, s0, fresh, acc):  # pragma: no cover - compiled
-    """Overlap-add ``frames[:r] (R, n) * wsyn`` at ``hop`` into ``acc`` from sample ``s0``. Samples no
-    earlier frame of the run touched are zeroed first (all of the first frame's when ``fresh``)."""
-    n = frames.shape[1]
-    for i in range(r):
-        s = s0 + i * hop
-        if fresh and i == 0:
-            acc[s : s + n] = 0.0
-        else:
-            acc[s + n - hop : s + n] = 0.0
-        dst = acc[s : s + n]
-        src = frames[i]
-        for q in range(n):
-            dst[q] += src[q] * wsyn[q]
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _cut(acc, s0, inv_env, g0, window, hop, r, out):  # pragma: no cover - compiled
-    """Frames ``out[:r] (R, n)``: ``acc`` from local sample ``s0`` (global ``g0``, in the zero-padded
-    signal), divided by the overlap-added squared window (``inv_env``, 0 in the padding), times ``window``."""
-    n = out.shape[1]
-    for i in range(r):
-        a = acc[s0 + i * hop : s0 + i * hop + n]
-        e = inv_env[g0 + i * hop : g0 + i * hop + n]
-        o = out[i]
-        for q in range(n):
-            o[q] = a[q] * e[q] * window[q]
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _phase(rebuilt, r, prev, c, target, out):  # pragma: no cover - compiled
-    """``out = target * sgn(rebuilt - c * prev)`` (``sgn(0) = 0``) then ``prev = rebuilt``, for the
-    first ``r`` rows; complex64 ``(R, F)``, ``target (r, F)`` float32. float32 throughout: a bin
-    whose squared modulus underflows (below 1e-19 of a unit-peak spectrum) counts as zero."""
-    f = target.shape[1]
-    cc = np.float32(c)
-    for k in range(r):
-        x = rebuilt[k]
-        p = prev[k]
-        tg = target[k]
-        o = out[k]
-        for j in range(f):
-            z = x[j] - cc * p[j]
-            a2 = z.real * z.real + z.imag * z.imag
-            o[j] = z * (tg[j] / np.sqrt(a2) if a2 > 0 else np.float32(0.0))
-            p[j] = x[j]
 
 
 def _overlap(n_fft: int, hop: int) -> int:
@@ -134,10 +87,13 @@ class _Run:
         done = self.inner0
         for b0 in range(f0, f1, _ROWS):
             b1 = min(b0 + _ROWS, f1)
-            inv.spectra[: b1 - b0] = spec[b0:b1]
-            inv.inverse()
+            if b1 - b0 == _ROWS:
+                inv.inverse_of(spec[b0:b1])  # FFTW may overwrite these rows: this iteration is done with them
+            else:
+                inv.spectra[: b1 - b0] = spec[b0:b1]
+                inv.inverse()
             self._keep(inv.frames, b0, b1)
-            _ola(inv.frames, b1 - b0, self.wsyn, hop, (b0 - f0) * hop, b0 == f0, self.acc)
+            fused.ola(inv.frames, b1 - b0, self.wsyn, hop, (b0 - f0) * hop, b0 == f0, self.acc)
             if forward is None:
                 continue
             ready = self.inner1 if b1 == f1 else min(b1 - m, self.inner1)
@@ -145,6 +101,39 @@ class _Run:
                 j1 = min(done + _ROWS, ready)
                 forward(done, j1, self.acc, (done - f0) * hop)
                 done = j1
+
+    def fused_pass(self, window: np.ndarray, c: float, forward: bool) -> bool:
+        """:meth:`istft`, with (``forward``) the cut, FFT and phase update of an iteration that does not
+        refine, in one compiled call (:func:`genrelab.invert.fused.run_pass`, the same bits); False,
+        having done nothing, where FFTW's raw plans are not available."""
+        if not (frame_fft(self.n_fft, _ROWS, 0).fftw and frame_fft(self.n_fft, _ROWS, 1).fftw):
+            return False  # the other steps run on pocketfft: every frame must go through one library
+        inv, fwd = frame_fft(self.n_fft, _FUSED_ROWS, 0), frame_fft(self.n_fft, _FUSED_ROWS, 1)
+        raw_inv, raw_fwd = raw_plans(inv), raw_plans(fwd)
+        if raw_inv is None or raw_fwd is None:
+            return False
+        clip, none = self.clip, np.empty((0, self.n_fft), dtype=np.float32)
+        fused.run_pass(
+            clip.spec,
+            clip.prev,
+            clip.target,
+            clip.inv_env,
+            self.acc,
+            none if self.head is None else self.head,
+            none if self.tail is None else self.tail,
+            self.f0,
+            self.f1,
+            self.inner0,
+            self.inner1,
+            self.hop,
+            window,
+            self.wsyn,
+            c,
+            forward,
+            (inv.frames, inv.spectra, fwd.frames, fwd.spectra),
+            (raw_inv.execute_c2r, raw_inv.c2r, raw_fwd.execute_r2c, raw_fwd.r2c),
+        )
+        return True
 
     def _keep(self, frames: np.ndarray, b0: int, b1: int) -> None:
         """Copy the block ``[b0, b1)``'s frames that are among the first or last ``2m`` of the run."""
@@ -173,7 +162,7 @@ def _edge(before: _Run, after: _Run, forward: Callable[[int, int, np.ndarray, in
     m, hop, n_fft, f0, clip = after.m, after.hop, after.n_fft, after.f0, after.clip
     assert before.tail is not None and after.head is not None
     buf = np.empty((4 * m - 1) * hop + n_fft, dtype=np.float32)
-    _ola(np.concatenate([before.tail, after.head]), 4 * m, after.wsyn, hop, 0, True, buf)
+    fused.ola(np.concatenate([before.tail, after.head]), 4 * m, after.wsyn, hop, 0, True, buf)
     g = (f0 - 2 * m) * hop  # buf[0] is padded sample g
     if forward is None:
         half = n_fft // 2
@@ -212,15 +201,6 @@ class _Wavefront:
         self.first = 0  # clips before this one are finished
         self.cond = threading.Condition()
         self.error: BaseException | None = None
-        self.active = 0  # workers taking tasks
-
-    def retire(self) -> bool:
-        """Let a worker stop taking tasks unless it is the last one; True if it may."""
-        with self.cond:
-            if self.active <= 1:
-                return False
-            self.active -= 1
-            return True
 
     def _ready(self, b: int) -> tuple[str, int, int] | None:
         """Clip ``b``'s ready task of the earliest iteration: ``(kind, c, i)``, or None."""
@@ -316,24 +296,18 @@ def griffinlim_blocks(
     step = _Steps(window, c=c, refine=refine, refine_step=refine_step, n_iter=n_iter)
 
     def work(_: int) -> None:
-        """Take ready tasks until none are left; step aside when other processes starve this thread
-        (on a busy machine more threads than free cores are slower than fewer)."""
-        wall = cpu = 0.0
+        """Take ready tasks until none are left. On a busy machine every thread keeps taking tasks: a
+        thread that another process slows only holds up the tasks next to its own, and two threads
+        with one core busy, or both, still get more CPU than one (``bench/invert.py --busy``)."""
         try:
             while (task := sched.take()) is not None:
                 b, kind, k, i = task
-                w0, c0 = time.perf_counter(), time.thread_time()
                 step(b, all_runs[b], kind, k, i)
                 sched.finish(b, kind, k)
-                wall += time.perf_counter() - w0
-                cpu += time.thread_time() - c0
-                if wall > _STARVED_AFTER and cpu < _STARVED * wall and sched.retire():
-                    return
         except BaseException as e:
             sched.fail(e)
 
     workers = list(range(max(1, min(threads, b_n * (2 * len(cuts) - 3)))))
-    sched.active = len(workers)
     _in_threads(work, workers)
     if sched.error is not None:
         raise sched.error
@@ -351,7 +325,8 @@ class _Steps:
         run = runs[k]
         if i == self.n_iter:
             if kind == "T":
-                run.istft(None)
+                if not run.fused_pass(self.window, 0.0, False):
+                    run.istft(None)
                 run.write_out()
             else:
                 _edge(runs[k - 1], run, None)
@@ -364,15 +339,17 @@ class _Steps:
         momentum = self.c if i else 0.0
         refining = bool(self.refine) and i % self.refine == self.refine - 1
         window, refine_step = self.window, self.refine_step
+        if kind == "T" and not refining and run.fused_pass(window, momentum, True):
+            return
 
         def forward(j0: int, j1: int, acc: np.ndarray, s0: int) -> None:
             """Frames ``[j0, j1)`` from ``acc`` at local sample ``s0``: cut, FFT, refinement, phase update."""
             r = j1 - j0
-            _cut(acc, s0, clip.inv_env, j0 * hop, window, hop, r, fwd.frames)
+            fused.cut(acc, s0, clip.inv_env, j0 * hop, window, hop, r, fwd.frames)
             fwd.forward()
             if refining:
                 refine_step(b, j0, j1, fwd.spectra[:r])
-            _phase(fwd.spectra, r, clip.prev[j0:j1], momentum, clip.target[j0:j1], clip.spec[j0:j1])
+            fused.phase(fwd.spectra, r, clip.prev[j0:j1], momentum, clip.target[j0:j1], clip.spec[j0:j1])
 
         if kind == "T":
             run.istft(forward)

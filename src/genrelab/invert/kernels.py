@@ -1,4 +1,5 @@
-"""Helpers of the CPU Griffin-Lim of :mod:`genrelab.invert`: the mel bands and the mel refinement step (a serial numba loop over rows; the caller splits work across threads)."""
+"""Helpers of the CPU inversion of :mod:`genrelab.invert`: the mel bands, the mel refinement step (a
+serial numba loop over rows; the caller splits work across threads) and Griffin-Lim's unit-peak target."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numba
 import numpy as np
 
 _JIT = dict(nopython=True, cache=True, nogil=True)  # serial: called from several threads
+_TINY32 = float(np.finfo(np.float32).tiny)
 
 
 def bands(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +49,28 @@ def refine_gain(rebuilt, basis, spread, lo, hi, log_target, floor, tiny, max_gai
             gm = gk[a:e]
             for f in range(e - a):
                 gm[f] += g * sm[f]
+
+
+@numba.jit(**_JIT)
+def unit_peak_frames(power, scale, out):  # pragma: no cover - compiled
+    """Griffin-Lim's target at unit peak from NNLS's mel inversion of one clip: with the magnitude
+    ``mag = sqrt(float64(power) * scale)`` (``power [shape=(F, T)]`` float32, ``scale (T,)`` float64),
+    ``peak = max(mag.max(), float32 tiny)`` and ``out [shape=(T, F)]`` float32 ``= mag.T / peak``,
+    frames first; returns ``peak``, or ``inf`` when ``mag`` is not finite. Strict IEEE arithmetic:
+    the bits of the same steps in torch (``sqrt`` is monotonic, so ``max(sqrt) = sqrt(max)``)."""
+    n_f, n_t = power.shape
+    top = 0.0
+    for f in range(n_f):
+        for t in range(n_t):
+            v = np.float64(power[f, t]) * scale[t]
+            if not v < np.inf:  # inf or NaN
+                return np.inf
+            top = max(top, v)
+    peak = max(math.sqrt(top), _TINY32)
+    tile = 32  # frames at a time: power read along rows, out written along rows, both in cache
+    for t0 in range(0, n_t, tile):
+        t1 = min(t0 + tile, n_t)
+        for f in range(n_f):
+            for t in range(t0, t1):
+                out[t, f] = np.float32(math.sqrt(np.float64(power[f, t]) * scale[t]) / peak)
+    return peak

@@ -146,11 +146,9 @@ def _mel_power_to_audio(
     """Mel power ``(B, n_mels, T)`` float64 -> ``(B, (T - 1) * hop_length)`` float32: NNLS, Griffin-Lim."""
     frames, n_mels = mel.shape[-1], mel.shape[-2]
     with one_torch_thread(mel.device.type == "cpu"):  # small ops: one thread is never slower (and is under load)
-        mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, 1 + n_fft // 2, T) float64
-        if not torch.isfinite(mag).all() or mag.max() > torch.finfo(torch.float32).max:
+        S, peak = _unit_peak_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, F, T) f32, (B, 1, 1)
+        if not bool(torch.isfinite(peak).all()) or peak.max() > torch.finfo(torch.float32).max:
             raise ParameterError(f"{what} imply a mel power beyond float32 range; check their scale (dB)")
-        peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)
-        S = (mag / peak).to(torch.float32)  # Griffin-Lim is scale-equivariant: run each clip at unit peak
     basis = torch.tensor(filters.mel_basis(sr, n_fft, n_mels, dtype=np.float64)).to(mel.device)  # (n_mels, F)
     y = griffinlim(
         S,
@@ -165,6 +163,25 @@ def _mel_power_to_audio(
         refine=refine,
     )  # (B, n)
     return (y.to(torch.float64) * peak[:, 0]).to(torch.float32).cpu().numpy()
+
+
+def _unit_peak_magnitude(mel: torch.Tensor, *, sr: int, n_fft: int, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The STFT magnitude of mel power ``(B, n_mels, T)`` at each clip's unit peak (Griffin-Lim is
+    scale-equivariant) -> ``S [shape=(B, 1 + n_fft // 2, T)]`` float32 and ``peak (B, 1, 1)`` float64,
+    ``inf`` where the magnitude is not finite. On the CPU one compiled pass per clip makes ``S`` as a
+    frames-first array (what Griffin-Lim works on) with the bits of ``(mag / peak).to(float32)``."""
+    if mel.device.type != "cpu":
+        mag = mel_to_magnitude(mel, sr=sr, n_fft=n_fft, max_iter=max_iter)  # (B, F, T) float64
+        peak = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (B, 1, 1)
+        peak = torch.where(torch.isfinite(mag).all(dim=-1).all(dim=-1)[:, None, None], peak, torch.inf)
+        return (mag / peak).to(torch.float32), peak
+    from genrelab.invert import kernels as kern
+
+    power, scale = _mel_to_power(mel, sr=sr, n_fft=n_fft, tol=1e-6, max_iter=max_iter)  # (B, F, T), (B, 1, T)
+    b_n, n_bins, frames = power.shape
+    frames_first = torch.empty((b_n, frames, n_bins), dtype=torch.float32)  # (B, T, F)
+    peaks = [kern.unit_peak_frames(power[b].numpy(), scale[b, 0].numpy(), frames_first[b].numpy()) for b in range(b_n)]
+    return frames_first.transpose(-1, -2), torch.tensor(peaks, dtype=torch.float64).reshape(b_n, 1, 1)
 
 
 def _check_inversion(
@@ -213,6 +230,15 @@ def mel_to_magnitude(
 
 def _mel_to_magnitude(mel: torch.Tensor, *, sr: int, n_fft: int, tol: float, max_iter: int) -> torch.Tensor:
     """The body of :func:`mel_to_magnitude`, at the caller's thread count."""
+    power, scale = _mel_to_power(mel, sr=sr, n_fft=n_fft, tol=tol, max_iter=max_iter)
+    return torch.sqrt(power.to(torch.float64) * scale)
+
+
+def _mel_to_power(
+    mel: torch.Tensor, *, sr: int, n_fft: int, tol: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NNLS of each frame at unit peak: ``power [shape=(..., 1 + n_fft // 2, frames)]`` float32 and the
+    frames' peaks ``scale [shape=(..., 1, frames)]`` float64; the power spectrum is ``power * scale``."""
     n_mels = mel.shape[-2]
     A = torch.tensor(filters.mel_basis(sr, n_fft, n_mels, dtype=np.float64)).to(mel.device)  # (n_mels, n_bins) float64
     scale = mel.amax(dim=-2, keepdim=True)  # (..., 1, T) per-frame peak
@@ -226,7 +252,7 @@ def _mel_to_magnitude(mel: torch.Tensor, *, sr: int, n_fft: int, tol: float, max
         pinv=pinv,
         lipschitz=_mel_lipschitz(sr, n_fft, n_mels),
     )
-    return torch.sqrt(power.to(torch.float64) * scale)
+    return power, scale
 
 
 def nnls(
