@@ -22,7 +22,6 @@ from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
     TINY32,
-    check_params,
     check_signal,
     chroma_basis,
     dct_basis32,
@@ -30,6 +29,7 @@ from genrelab.features.engine import (
     mel_basis_t,
     tempo_from_log_mel,
 )
+from genrelab.features.params import check_params
 
 
 def _reflect_pad(x, h: int, dim: int):
