@@ -235,7 +235,9 @@ def _warm_fails() -> None:
 
 
 def _warmed_in_worker(path: str, settings: object) -> dict:
-    return {"pid": os.getpid(), "warmed": list(_WARMED)}
+    import gc
+
+    return {"pid": os.getpid(), "warmed": list(_WARMED), "gc": gc.isenabled(), "frozen": gc.get_freeze_count()}
 
 
 @pytest.mark.parametrize("warm", [_warm_mark, _warm_fails])
@@ -250,6 +252,7 @@ def test_a_started_pool_warms_each_worker_and_serves_run_local(warm) -> None:
         assert sorted(done) == list(range(8))
         for r in done.values():
             assert r["warmed"] == ([r["pid"]] if warm is _warm_mark else [])
+            assert r["gc"] and r["frozen"] > 0  # collector back on, the warm-up's objects frozen
         assert executor.submit(os.getpid).result() != os.getpid()  # still running
     assert _WARMED == []  # never in this process
 
