@@ -221,3 +221,54 @@ def test_cli_extract(corpus: Path, tmp_path: Path) -> None:
     assert "from cache" in again.output and "0 extracted" in again.output
     bad = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "-o", str(out)])
     assert bad.exit_code == 2 and "error:" in bad.output
+
+
+_WARMED: list[int] = []
+
+
+def _warm_mark() -> None:
+    _WARMED.append(os.getpid())
+
+
+def _warm_fails() -> None:
+    raise RuntimeError("warm-up failed")
+
+
+def _warmed_in_worker(path: str, settings: object) -> dict:
+    import gc
+
+    return {"pid": os.getpid(), "warmed": list(_WARMED), "gc": gc.isenabled(), "frozen": gc.get_freeze_count()}
+
+
+@pytest.mark.parametrize("warm", [_warm_mark, _warm_fails])
+def test_a_started_pool_warms_each_worker_and_serves_run_local(warm) -> None:
+    """``pool(warm=...)`` runs ``warm`` in every worker before its tasks (a failing warm-up is ignored);
+    ``start`` forks them at once; run_local uses the pool given and leaves it running for its owner."""
+    from genrelab.features.workers import pool, run_local, start
+
+    with start(pool(2, warm=warm), 2) as executor:
+        todo = [(i, f"clip{i}.wav") for i in range(8)]
+        done = dict(run_local(_warmed_in_worker, todo, None, 2, executor))
+        assert sorted(done) == list(range(8))
+        for r in done.values():
+            assert r["warmed"] == ([r["pid"]] if warm is _warm_mark else [])
+            assert r["gc"] and r["frozen"] > 0  # collector back on, the warm-up's objects frozen
+        assert executor.submit(os.getpid).result() != os.getpid()  # still running
+    assert _WARMED == []  # never in this process
+
+
+def test_cli_extract_with_two_workers_gives_the_same_table(corpus: Path, tmp_path: Path) -> None:
+    """The pool started before the folder is scanned (warming up) gives the table of one worker."""
+    from genrelab.cli import app
+
+    tables = {}
+    for w in ("1", "2"):
+        out = tmp_path / w / "table.csv"
+        result = CliRunner().invoke(app, ["extract", str(corpus), "-o", str(out), "--workers", w, "--quiet"])
+        assert result.exit_code == 0, result.output
+        tables[w] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(tables["2"], tables["1"])
+    bad = CliRunner().invoke(app, ["extract", str(corpus), "-o", str(tmp_path / "x.csv"), "--workers", "100000"])
+    assert bad.exit_code == 2 and "workers=100000" in bad.output
+    missing = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "-o", str(tmp_path / "y.csv"), "--workers", "2"])
+    assert missing.exit_code == 2 and "error:" in missing.output

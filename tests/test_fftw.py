@@ -97,3 +97,60 @@ def test_features_and_inversion_repeat_bit_for_bit_across_processes() -> None:
     prints = {subprocess.run([sys.executable, "-c", _FINGERPRINT], check=True, capture_output=True,
                              text=True).stdout.strip() for _ in range(3)}
     assert len(prints) == 1, prints
+
+
+CORE_PROBE = """
+import json, sys
+if sys.argv[1] == "scipy-first":
+    import scipy  # as numba does: the top package, not scipy.fft
+import genrelab.dsp.fft as F
+plan = F.frame_fft(2048, 64)
+print(json.dumps({"fftw": plan.fftw, "core": F.pyfftw.__name__,
+                  "loaded": [m for m in ("pyfftw.interfaces", "dask", "scipy.fft", "scipy.linalg") if m in sys.modules]}))
+"""
+
+
+@pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
+@pytest.mark.parametrize("first", ["nothing", "scipy-first"])
+def test_the_core_extensions_load_without_their_packages(first: str) -> None:
+    """pyfftw.pyfftw without pyfftw's __init__ (interfaces, dask.array), pocketfft without scipy.fft's."""
+    import json
+    import os
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", CORE_PROBE, first],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=src),
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"fftw": True, "core": "pyfftw.pyfftw", "loaded": []}
+
+
+def test_loaded_extensions_are_the_ones_the_packages_use() -> None:
+    """A later ``import pyfftw`` / ``import scipy.fft`` reuses the modules loaded first (one FFTW state)."""
+    import scipy.fft
+    import scipy.fft._pocketfft.basic as basic
+
+    assert basic.pfft is _fftw.load_extension("scipy.fft._pocketfft.pypocketfft")
+    if _fftw.HAVE_FFTW:
+        import pyfftw
+
+        assert pyfftw.FFTW is _fftw.pyfftw.FFTW
+    x = np.random.default_rng(0).standard_normal((3, 250))
+    assert np.array_equal(_fftw.rfft_into(x, np.empty((3, 126), dtype=complex)), scipy.fft.rfft(x, axis=-1))
+    assert all(_fftw.next_fast_len(n) == scipy.fft.next_fast_len(n, real=True) for n in (1, 687, 1000, 4097))
+
+
+def test_load_extension_falls_back_to_a_plain_import() -> None:
+    import json.decoder
+
+    assert _fftw.load_extension("json.decoder") is json.decoder  # already imported
+    sys.modules.pop("email.quoprimime", None)
+    mod = _fftw.load_extension("email.quoprimime")  # pure Python: no extension file, imported as usual
+    assert mod.__name__ == "email.quoprimime" and "email.quoprimime" in sys.modules
+    with pytest.raises(ImportError):
+        _fftw.load_extension("no_such_package_here.core")

@@ -8,6 +8,7 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 
 import typer
@@ -88,12 +89,20 @@ from genrelab.cli import (  # noqa: E402
 
 
 def main() -> None:
-    """Entry point: run the app, turning GenrelabError into a one-line message."""
+    """Entry point: run the app, turning GenrelabError into a one-line message.
+
+    On the way out the garbage collector is frozen (``gc.freeze``): the interpreter's own
+    shutdown then skips the collections it would run over every object the imports made
+    (numba, scipy, pandas: about 200,000), 0.25 s of a ``genrelab extract``'s exit here. Every
+    output is written and closed by then; objects are still freed by reference counting.
+    """
     try:
         app(standalone_mode=True)
     except GenrelabError as exc:  # pragma: no cover - typer normally routes through commands
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+    finally:
+        gc.freeze()
 
 
 def _print_version(value: bool) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -42,6 +44,40 @@ def extract(
     Exits with an error (code 2) when no clip gave a row; skipped.csv still lists why.
     """
     show = (not quiet) if progress is None else (progress and not quiet)
+    with _early_pool(workers, scheduler) as pool:  # the workers load the engine while this scans the folder
+        _extract(data, out, segment, workers, scheduler, maps, offset, duration, pad, show, pool)
+
+
+def _early_pool(workers: int, scheduler: str | None) -> Any:
+    """A started pool of ``workers`` local processes warming up (:func:`genrelab.warmup.warm_worker`),
+    or a null context for one worker or a Dask scheduler.
+
+    Started first, before the folder is scanned and before this process imports pandas: with two
+    workers on two cores, a worker's start-up (the engine's imports, numba's first kernel, about
+    0.5 s) then runs beside this process's own instead of after it.
+    """
+    from genrelab.features.workers import check_workers, pool, start
+    from genrelab.warmup import warm_worker
+
+    if scheduler is not None or workers == 1:
+        return contextlib.nullcontext(None)
+    check_workers(workers)
+    return start(pool(workers, warm=warm_worker), workers)
+
+
+def _extract(
+    data: Path,
+    out: Path,
+    segment: float | None,
+    workers: int,
+    scheduler: str | None,
+    maps: Path | None,
+    offset: float,
+    duration: float | None,
+    pad: str,
+    show: bool,
+    pool: Any,
+) -> None:
     from genrelab.data.gtzan import discover
     from genrelab.errors import DatasetError
     from genrelab.features import extract_table
@@ -69,6 +105,7 @@ def extract(
             offset=offset,
             duration=duration,
             pad=pad,
+            pool=pool,
         )
         skipped = pre_skipped + list(table.attrs.get("skipped", []))
         if pre_skipped:

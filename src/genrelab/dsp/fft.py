@@ -24,31 +24,67 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.machinery
+import importlib.util
 import re
+import sys
 import threading
 from importlib import resources
+from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.fft
+
+
+def load_extension(dotted: str) -> ModuleType:
+    """The compiled module ``dotted`` (``"pyfftw.pyfftw"``), loaded without running its packages' ``__init__``.
+
+    pyFFTW's ``__init__`` imports ``pyfftw.interfaces`` and through it scipy.fftpack and
+    dask.array; ``scipy.fft``'s imports ``scipy._lib._array_api``, numpy.testing, f2py and
+    scipy.special: 0.13 s of a process's start-up each here, for nothing this module uses. The
+    extension file is found in the top package's folder (located without importing it) and
+    registered under its name, so a later ``import pyfftw`` or ``import scipy.fft`` uses this same
+    module. Already imported, or not found that way (another layout): a plain import.
+    """
+    if dotted in sys.modules:
+        return sys.modules[dotted]
+    top, *middle, name = dotted.split(".")
+    if top in sys.modules:  # the top package alone is cheap (numba imports scipy's)
+        folders = list(getattr(sys.modules[top], "__path__", []))
+    else:
+        spec = importlib.util.find_spec(top)  # finds the package, does not import it
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in map(Path, folders):
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder.joinpath(*middle, name + suffix)
+            if path.is_file():
+                loader = importlib.machinery.ExtensionFileLoader(dotted, str(path))
+                ext_spec = importlib.util.spec_from_file_location(dotted, path, loader=loader)
+                if ext_spec is not None:
+                    module = importlib.util.module_from_spec(ext_spec)
+                    loader.exec_module(module)
+                    sys.modules[dotted] = module
+                    return module
+    return importlib.import_module(dotted)
+
 
 try:
-    import pyfftw
+    pyfftw: Any = load_extension("pyfftw.pyfftw")
 except ImportError:  # pragma: no cover - pyfftw is a dependency; this keeps a broken install usable
     pyfftw = None
 
-try:  # the transforms behind scipy.fft.rfft/irfft, without the per-call dispatch (~6 us) and with
-    # an output array to reuse
-    from scipy.fft._pocketfft.pypocketfft import c2r as _pocket_c2r
-    from scipy.fft._pocketfft.pypocketfft import r2c as _pocket_r2c
-except ImportError:  # pragma: no cover - another scipy layout: the public functions
-    _pocket_c2r = _pocket_r2c = None
+# the transforms behind scipy.fft.rfft/irfft (pocketfft), without the per-call dispatch (~6 us),
+# with an output array to reuse, and without importing scipy.fft
+_pocket = load_extension("scipy.fft._pocketfft.pypocketfft")
 
 __all__ = [
     "FrameFFT",
     "frame_fft",
     "rfft_into",
     "irfft_into",
+    "next_fast_len",
+    "load_extension",
     "HAVE_FFTW",
     "WISDOM_SIZES",
     "load_wisdom",
@@ -66,19 +102,18 @@ _local = threading.local()
 
 def rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``scipy.fft.rfft(x, axis=-1)`` for a C-contiguous ``x (..., n)``, written into ``out (..., n // 2 + 1)``."""
-    if _pocket_r2c is not None:
-        return _pocket_r2c(x, (x.ndim - 1,), True, 0, out, 1)
-    out[...] = scipy.fft.rfft(x, axis=-1)  # pragma: no cover
-    return out  # pragma: no cover
+    return _pocket.r2c(x, (x.ndim - 1,), True, 0, out, 1)
+
+
+def next_fast_len(n: int) -> int:
+    """``scipy.fft.next_fast_len(n, real=True)``: the smallest fast real-FFT length ``>= n``."""
+    return int(_pocket.good_size(int(n), True))
 
 
 def irfft_into(X: np.ndarray, n: int, out: np.ndarray, *, normalise: bool = True) -> np.ndarray:
     """``scipy.fft.irfft(X, n=n, axis=-1)`` written into ``out (..., n)``; ``normalise=False`` leaves out
     the ``1 / n`` (FFTW's convention)."""
-    if _pocket_c2r is not None:
-        return _pocket_c2r(X, (X.ndim - 1,), n, False, 2 if normalise else 0, out, 1)
-    out[...] = scipy.fft.irfft(X, n=n, axis=-1) * (1 if normalise else n)  # pragma: no cover
-    return out  # pragma: no cover
+    return _pocket.c2r(X, (X.ndim - 1,), n, False, 2 if normalise else 0, out, 1)
 
 
 @functools.cache

@@ -1,6 +1,8 @@
 """Filter banks, transforms and windows shared by the feature engine and the inversion.
 
-Each is defined here once and cached; arrays are read-only. The dtypes follow the callers'
+Each is defined here once and cached in memory; arrays are read-only. The ones that come from
+librosa or scipy are also kept on disk (:mod:`genrelab.dsp.banks`), so a process that finds
+them there imports neither. The dtypes follow the callers'
 needs exactly (the engine works in float32, the mel inversion in float64), because the
 features and the inverted audio are kept bit-identical to librosa-equal reference runs.
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 
-__all__ = ["mel_basis", "dct_basis", "hann", "window_sumsquare"]
+from genrelab.dsp.banks import cached_array
+
+__all__ = ["mel_basis", "chroma_basis", "dct_basis", "hann", "window_sumsquare"]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -28,9 +30,29 @@ def mel_basis(sr: int, n_fft: int, n_mels: int = 128, *, dtype: type = np.float3
     ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype)``: float32 is not the
     float64 bank rounded (librosa normalises in the output dtype), so the dtype is part of the key.
     """
-    import librosa
 
-    return _frozen(np.ascontiguousarray(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype)))
+    def compute() -> np.ndarray:
+        import librosa
+
+        return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype)
+
+    params = {"sr": int(sr), "n_fft": int(n_fft), "n_mels": int(n_mels), "dtype": np.dtype(dtype).name}
+    a = cached_array("mel", params, compute, shape=(n_mels, 1 + n_fft // 2), dtype=dtype)
+    return _frozen(np.ascontiguousarray(a))
+
+
+@functools.lru_cache(maxsize=256)
+def chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    """librosa's chroma filter bank ``[shape=(12, 1 + n_fft // 2)]`` float32 at ``tuning`` (fractions
+    of a bin): ``librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning)``."""
+
+    def compute() -> np.ndarray:
+        import librosa
+
+        return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning)
+
+    params = {"sr": int(sr), "n_fft": int(n_fft), "tuning": float(tuning)}
+    return _frozen(cached_array("chroma", params, compute, shape=(12, 1 + n_fft // 2), dtype=np.float32))
 
 
 @functools.lru_cache(maxsize=16)
@@ -45,13 +67,28 @@ def dct_basis(n_mels: int, n_mfcc: int) -> np.ndarray:
         from genrelab.errors import ParameterError
 
         raise ParameterError(f"n_mfcc={n_mfcc} must be between 1 and n_mels={n_mels}")
-    return _frozen(scipy.fft.idct(np.eye(n_mfcc), axis=0, type=2, norm="ortho", n=n_mels))
+
+    def compute() -> np.ndarray:
+        import scipy.fft
+
+        return scipy.fft.idct(np.eye(n_mfcc), axis=0, type=2, norm="ortho", n=n_mels)
+
+    params = {"n_mels": int(n_mels), "n_mfcc": int(n_mfcc)}
+    return _frozen(cached_array("dct", params, compute, shape=(int(n_mels), int(n_mfcc)), dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=16)
 def hann(n_fft: int, *, dtype: type = np.float32) -> np.ndarray:
-    """Periodic Hann window ``(n_fft,)`` as librosa's STFT uses it (computed in float64, cast)."""
-    return _frozen(scipy.signal.get_window("hann", n_fft, fftbins=True).astype(dtype))
+    """Periodic Hann window ``(n_fft,)`` as librosa's STFT uses it (``scipy.signal.get_window`` in
+    float64, cast to ``dtype``)."""
+
+    def compute() -> np.ndarray:
+        import scipy.signal
+
+        return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(dtype)
+
+    params = {"n": int(n_fft), "dtype": np.dtype(dtype).name}
+    return _frozen(cached_array("hann", params, compute, shape=(int(n_fft),), dtype=dtype))
 
 
 def window_sumsquare(window: np.ndarray, *, n_frames: int, hop_length: int, dtype: type = np.float64) -> np.ndarray:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads where a table is built or read (the workers never need it)
+    import pandas as pd
 
 __all__ = ["ClipResult", "compact", "rows_table"]
 
@@ -68,6 +70,8 @@ def rows_table(
 ) -> pd.DataFrame:
     """The table of ``(result, row names, label)`` per clip: ``filename, length, *columns, label`` (+ ``segment``);
     empty (typed) when no clip has rows."""
+    import pandas as pd
+
     order = ["filename", "length", *columns, "label"] + (["segment"] if segment else [])
     parts = [p for p in parts if len(p[0].values)]
     if not parts:

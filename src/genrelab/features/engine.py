@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
-from genrelab.checks import check_positive_int
 from genrelab.dsp import filters
 from genrelab.dsp.fft import frame_fft, rfft_into
-from genrelab.errors import AudioError, ParameterError
+from genrelab.errors import AudioError
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.hpss import hpss_waveforms
+from genrelab.features.params import check_params
 from genrelab.features.scratch import scratch
 from genrelab.features.tempo import tempo_from_log_mel
 from genrelab.threads import on_one_blas_thread
@@ -43,17 +42,6 @@ _BLOCK = 64  # frames per block of the spectral pass (input, spectrum and power 
 # 64 measured ~2 % faster than 32 on 30 s clips, fewer FFT calls at ~8 us of overhead each)
 _TAIL = 16  # frames per block for the last frames of a signal (FFTW plans have a fixed row count)
 _FFT_EPS32 = float(np.finfo(np.float32).eps)  # a float32 FFT errs by about eps * log2(n) * rms
-
-
-def check_params(*, sr: int, n_fft: int, hop_length: int, n_mfcc: int) -> None:
-    """Raise ParameterError for settings outside what the extractor supports."""
-    check_positive_int(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc)
-    if n_fft % 2:
-        raise ParameterError(f"n_fft={n_fft} must be even")
-    if hop_length > n_fft:
-        raise ParameterError(f"hop_length={hop_length} must be <= n_fft={n_fft}")
-    if n_mfcc > 128:
-        raise ParameterError(f"n_mfcc={n_mfcc} must be <= 128 (the number of mel bands)")
 
 
 def check_signal(y: np.ndarray, n_fft: int) -> np.ndarray:
@@ -111,9 +99,8 @@ def dct_basis32(n_mels: int, n_mfcc: int) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
-    import librosa
-
-    return np.ascontiguousarray(librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning).T)  # (f, 12)
+    """librosa's chroma bank at ``tuning``, transposed: ``(1 + n_fft // 2, 12)`` float32, C-contiguous."""
+    return np.ascontiguousarray(filters.chroma_basis(sr, n_fft, tuning).T)
 
 
 @lru_cache(maxsize=8)
@@ -136,7 +123,7 @@ def stft(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512, double: boo
     y = np.ascontiguousarray(y, dtype=np.float32)
     t = 1 + y.size // hop_length
     frames = K.windowed_frames(y, n_fft, hop_length, window, 0, t, np.empty((t, n_fft), dtype=window.dtype))
-    return scipy.fft.rfft(frames, axis=1, overwrite_x=True)
+    return rfft_into(frames, np.empty((t, n_fft // 2 + 1), dtype=np.result_type(window.dtype, np.complex64)))
 
 
 def _power_to_db(S: np.ndarray, top_db: float = 80.0, *, inplace: bool = False) -> np.ndarray:
@@ -257,6 +244,23 @@ def _tuning_of(pitches: np.ndarray, pmags: np.ndarray) -> float:
 @lru_cache(maxsize=1)
 def _tuning_edges() -> np.ndarray:
     return np.linspace(-0.5, 0.5, 101)  # librosa.pitch_tuning's bins at resolution=0.01
+
+
+def warm_banks(sr: int = 22050, n_fft: int = 2048, hop_length: int = 512) -> int:
+    """Compute (or find) every filter bank and window the engine can ask for at these settings, so
+    that they are all in the bank cache (:mod:`genrelab.dsp.banks`): the mel bank, the Hann windows
+    of the STFT (both precisions) and of the tempo estimate, and the chroma bank at each of the
+    100 tunings :func:`_pitch_tuning` can return. Returns the number of arrays."""
+    check_params(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=1)
+    mel_basis_t(sr, n_fft)
+    _window(n_fft)
+    _window64(n_fft)
+    filters.hann(int(8.0 * sr) // hop_length, dtype=np.float64)  # the tempo estimate's window
+    filters.dct_basis(128, 20)
+    tunings = {round(float(edge), 2) for edge in _tuning_edges()[:-1]} | {0.0}
+    for tuning in tunings:
+        chroma_basis(sr, n_fft, tuning)
+    return 5 + len(tunings)
 
 
 def _pitch_tuning(freqs: np.ndarray) -> float:

@@ -22,13 +22,13 @@ from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
     TINY32,
-    check_params,
     check_signal,
     chroma_basis,
     dct_basis32,
     fft_freqs,
     mel_basis_t,
 )
+from genrelab.features.params import check_params
 from genrelab.features.tempo import tempo_from_log_mel
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from genrelab.errors import DatasetError
 from genrelab.features.columns import FEATURE_COLUMNS, TABLE_COLUMNS
@@ -16,6 +15,9 @@ from genrelab.features.table import Settings, run_extraction
 from genrelab.features.writing import write_notes, write_skipped, write_table
 from genrelab.io import write_with
 from genrelab.rundir import RunDir
+
+if TYPE_CHECKING:  # pandas loads where a table is built or read (the workers never need it)
+    import pandas as pd
 
 
 @dataclass
@@ -34,6 +36,8 @@ def read_feature_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Raises DatasetError naming the missing columns, or when a feature column is not numeric.
     """
+    import pandas as pd
+
     path = Path(path)
     try:
         df = pd.read_csv(path)
@@ -72,6 +76,8 @@ def prepare(
     by ``pad`` (:mod:`genrelab.features.lengths`). Writes ``features.csv`` (+ ``.parquet``),
     ``maps.npz``, ``clips.csv``, ``skipped.csv`` and ``notes.csv``.
     """
+    import pandas as pd
+
     data = Path(data)
     out = RunDir(run_dir).features
     if segment_maps is not None:

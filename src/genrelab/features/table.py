@@ -17,10 +17,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from genrelab.errors import AudioError, ParameterError
 from genrelab.features.cache import cache_key, cache_read, cache_write, stale_length_error
@@ -36,9 +35,15 @@ from genrelab.features.lengths import (
     tempo_fallback,
 )
 from genrelab.features.maps import MapSet, save_maps
+from genrelab.features.params import check_params
 from genrelab.features.workers import check_workers, run_dask, run_local
 from genrelab.features.writing import write_notes, write_skipped, write_table, writing
 from genrelab.progress import track
+
+if TYPE_CHECKING:  # pandas loads where a table is built or read (the workers never need it)
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pandas as pd
 
 _CACHE_VERSION = 1
 
@@ -252,8 +257,12 @@ def run_extraction(
     scheduler: str | None = None,
     cache_dir: Path | None = None,
     progress: bool = True,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Extraction:
-    """Extract every clip (cache first, then the pool or cluster) and assemble the table and maps."""
+    """Extract every clip (cache first, then the pool or cluster) and assemble the table and maps.
+
+    ``pool``: local worker processes started earlier (:func:`genrelab.features.workers.pool`, of
+    ``workers`` processes), used instead of a new pool and left running."""
     if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers={workers!r} must be a positive integer")
     workers = int(workers)
@@ -264,8 +273,6 @@ def run_extraction(
         if v is not None and not (v == 0 and name == "maps_segment"):
             check_segment(v, name=name)
     check_pad(settings.pad)
-    from genrelab.features.engine import check_params
-
     check_params(sr=settings.sr, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mfcc=settings.n_mfcc)
     items = _as_items(clips)
     cols = feature_columns(settings.n_mfcc)
@@ -283,10 +290,12 @@ def run_extraction(
                 continue
         todo.append((i, str(path)))
 
+    import pandas  # noqa: F401 - for the table at the end: loaded now, while local workers start up
+
     stream = (
         run_dask(process_clip, todo, settings, scheduler)
         if scheduler
-        else run_local(process_clip, todo, settings, workers)
+        else run_local(process_clip, todo, settings, workers, pool)
     )
     for i, result in track(stream, description="extracting features", total=len(todo), enabled=progress):
         if keys[i] is not None:
@@ -368,6 +377,7 @@ def extract_table(
     offset: float = 0.0,
     duration: float | None = None,
     pad: str = DEFAULT_PAD,
+    pool: ProcessPoolExecutor | None = None,
 ) -> pd.DataFrame:
     """The feature table of ``clips`` (Clips or paths) in the public GTZAN CSV layout.
 
@@ -381,7 +391,8 @@ def extract_table(
     (its ``length`` says so) and one map padded by ``pad`` (:mod:`genrelab.features.lengths`);
     clips under 0.5 s are skipped. Rows with a note (tempo of a clip under 2 s) are listed in
     ``notes.csv`` beside ``out``. ``scheduler`` is a Dask scheduler address (``tcp://host:port``);
-    otherwise ``workers`` local processes. ``table.attrs`` holds ``skipped`` ((path, reason)
+    otherwise ``workers`` local processes (``pool``: a pool of them started earlier, see
+    :func:`run_extraction`). ``table.attrs`` holds ``skipped`` ((path, reason)
     pairs), ``notes`` ((path, filename, note) triples), ``n_cached``, ``n_computed`` and ``n_clips`` (clips with at least one row).
     ``workers`` above :func:`genrelab.features.workers.max_workers` is a :class:`ParameterError`; an OSError while
     writing (a full disk) is a :class:`DatasetError` in one sentence.
@@ -410,6 +421,7 @@ def extract_table(
         scheduler=scheduler,
         cache_dir=Path(cache_dir) if cache_dir is not None else None,
         progress=progress,
+        pool=pool,
     )
     if out is not None:
         write_table(result.table, out)

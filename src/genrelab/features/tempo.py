@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.fft
 
 from genrelab.dsp import filters
-from genrelab.dsp.fft import irfft_into, rfft_into
+from genrelab.dsp.fft import irfft_into, next_fast_len, rfft_into
 from genrelab.features.median import row_medians
 from genrelab.features.scratch import scratch
 
@@ -73,7 +72,7 @@ def tempogram_mean(onset: np.ndarray, win: int) -> np.ndarray:
     half = win // 2
     padded = np.pad(onset, (half, half), mode="linear_ramp", end_values=(0, 0))
     frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n]  # (n, win)
-    n_pad = scipy.fft.next_fast_len(2 * win - 1, real=True)
+    n_pad = next_fast_len(2 * win - 1)
     dt = onset.dtype
     x = scratch("tempo_x", (n, n_pad), dt)  # the windows, zero-padded to n_pad
     np.multiply(frames, filters.hann(win, dtype=np.float64).astype(dt), out=x[:, :win])

@@ -7,11 +7,13 @@ import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from genrelab.errors import DatasetError
 from genrelab.io import atomic_path, write_with
+
+if TYPE_CHECKING:  # pandas loads where a table is built or read (the workers never need it)
+    import pandas as pd
 
 __all__ = ["write_table", "write_skipped", "write_notes", "writing"]
 
@@ -55,6 +57,8 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
 
 def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
     """``skipped.csv``: one row per skipped file (or segment) with its reason."""
+    import pandas as pd
+
     df = pd.DataFrame(skipped, columns=["path", "reason"])
     with writing(Path(out)):
         write_with(out, lambda tmp: df.to_csv(tmp, index=False))
@@ -62,6 +66,8 @@ def write_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
 
 def write_notes(notes: list[tuple[str, str, str]], out: Path) -> None:
     """``notes.csv``: ``path, filename, note`` for each kept row that needs a remark (a tempo fallback)."""
+    import pandas as pd
+
     df = pd.DataFrame(notes, columns=["path", "filename", "note"])
     with writing(Path(out)):
         write_with(out, lambda tmp: df.to_csv(tmp, index=False))
