@@ -12,26 +12,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from genrelab.dsp.fftw_call import call_fftw
 
 __all__ = ["ola", "cut", "phase", "forward_rows", "run_pass"]
-
-
-@intrinsic
-def _call_fftw(typingctx, fn, plan, src, dst):  # pragma: no cover - compiled
-    """``fn(plan, src, dst)`` for an FFTW new-array execute function at address ``fn`` (all four are
-    integers: nothing address-like is baked into the compiled code, so it caches)."""
-    sig = types.void(types.uintp, types.uintp, types.uintp, types.uintp)
-
-    def codegen(context, builder, signature, args):
-        word = ir.IntType(64)
-        fnty = ir.FunctionType(ir.VoidType(), [word, word, word])
-        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), list(args[1:]))
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @numba.njit(cache=True, nogil=True)
@@ -94,7 +78,7 @@ def forward_rows(acc, s0, inv_env, g0, window, hop, r, frames, spectra, fft, pre
     ``frames``, FFTW forward into ``spectra`` (``fft = (execute_r2c, plan)``), :func:`phase` into ``spec``
     (``prev``, ``target``, ``spec``: the rows ``[j0, j0 + r)``)."""
     cut(acc, s0, inv_env, g0, window, hop, r, frames)
-    _call_fftw(fft[0], fft[1], frames.ctypes.data, spectra.ctypes.data)
+    call_fftw(fft[0], fft[1], frames.ctypes.data, spectra.ctypes.data)
     phase(spectra, r, prev, c, target, spec)
 
 
@@ -118,10 +102,10 @@ def run_pass(
         r = b1 - b0
         src = spec[b0:b1]
         if r == rows and src.ctypes.data % 16 == 0:  # FFTW may overwrite these rows: this iteration is done with them
-            _call_fftw(ffts[0], ffts[1], src.ctypes.data, inv_frames.ctypes.data)
+            call_fftw(ffts[0], ffts[1], src.ctypes.data, inv_frames.ctypes.data)
         else:
             inv_spectra[:r] = src
-            _call_fftw(ffts[0], ffts[1], inv_spectra.ctypes.data, inv_frames.ctypes.data)
+            call_fftw(ffts[0], ffts[1], inv_spectra.ctypes.data, inv_frames.ctypes.data)
         if head.shape[0] and b0 < f0 + k:
             j1 = min(b1, f0 + k)
             head[b0 - f0 : j1 - f0] = inv_frames[: j1 - b0]
