@@ -43,20 +43,63 @@ def test_inverse_of_another_array_gives_the_bits_of_inverse(monkeypatch, fftw: b
         pytest.skip("pyfftw is not installed")
     monkeypatch.setattr(_fftw, "HAVE_FFTW", fftw)
     rng = np.random.default_rng(7)
-    big = (rng.standard_normal((200, 1025)) + 1j * rng.standard_normal((200, 1025))).astype(np.complex64)
+    big = (
+        np.empty((200, 1025), dtype=np.complex64)
+        if not fftw
+        else _fftw.pyfftw.empty_aligned((200, 1025), "complex64", n=64)
+    )
+    big[...] = rng.standard_normal((200, 1025)) + 1j * rng.standard_normal((200, 1025))
     rows = big[64 + offset_rows : 128 + offset_rows]
     plan = _fftw.FrameFFT(2048, 64)
     plan.spectra[...] = rows
     want = plan.inverse().copy()
     got = plan.inverse_of(rows.copy()).copy()
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
-    got = plan.inverse_of(big[64 + offset_rows : 128 + offset_rows]).copy()
+    fresh = _fftw.FrameFFT(2048, 64)
+    got = fresh.inverse_of(big[64 + offset_rows : 128 + offset_rows]).copy()
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert (fresh._inv_of is not None) == (fftw and offset_rows == 0)  # aligned rows: read in place
     plan.spectra[...] = big[:64]
     again = plan.inverse().copy()
     plan2 = _fftw.FrameFFT(2048, 64)
     plan2.spectra[...] = big[:64]
     np.testing.assert_array_equal(again.view(np.uint32), plan2.inverse().view(np.uint32))
+
+
+@pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
+@pytest.mark.parametrize("n_fft, rows", _fftw.WISDOM_SIZES)
+def test_raw_plans_give_pyfftws_bits_in_any_row_of_any_plan(n_fft: int, rows: int) -> None:
+    """The raw plans (called here through ctypes, as the compiled loops call them) transform to the bits
+    of the object's pyFFTW plans, and a frame gets the same bits in a 16-row and a 64-row plan."""
+    import ctypes
+
+    plan = _fftw.FrameFFT(n_fft, rows)
+    raw = _fftw.raw_plans(plan)
+    assert raw is not None and _fftw.raw_plans(plan) is raw
+    execute = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    x = np.random.default_rng(n_fft + rows).standard_normal((64, n_fft)).astype(np.float32)
+    plan.frames[...] = x[:rows]
+    want = plan.forward().copy()
+    plan.frames[...] = x[:rows]
+    execute(raw.execute_r2c)(raw.r2c, plan.frames.ctypes.data, plan.spectra.ctypes.data)
+    np.testing.assert_array_equal(plan.spectra.view(np.uint32), want.view(np.uint32))
+    other = _fftw.FrameFFT(n_fft, 64 if rows == 16 else 16)
+    k = min(rows, other.rows)
+    other.frames[:k] = x[:k]
+    np.testing.assert_array_equal(other.forward()[:k].view(np.uint32), want[:k].view(np.uint32))
+    plan.spectra[...] = want
+    back = plan.inverse().copy()
+    plan.spectra[...] = want
+    execute(raw.execute_c2r)(raw.c2r, plan.spectra.ctypes.data, plan.frames.ctypes.data)
+    np.testing.assert_array_equal(plan.frames.view(np.uint32), back.view(np.uint32))
+    other.spectra[:k] = want[:k]
+    np.testing.assert_array_equal(other.inverse()[:k].view(np.uint32), back[:k].view(np.uint32))
+
+
+def test_raw_plans_are_none_without_fftw(monkeypatch) -> None:
+    """pocketfft plans have no raw FFTW plans; callers then take their Python loops."""
+    monkeypatch.setattr(_fftw, "HAVE_FFTW", False)
+    assert _fftw.raw_plans(_fftw.FrameFFT(2048, 16)) is None
 
 
 @pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
@@ -94,8 +137,10 @@ print(h.hexdigest())
 
 def test_features_and_inversion_repeat_bit_for_bit_across_processes() -> None:
     """Three fresh processes (each plans its own FFTs, the inversion on two threads) agree exactly."""
-    prints = {subprocess.run([sys.executable, "-c", _FINGERPRINT], check=True, capture_output=True,
-                             text=True).stdout.strip() for _ in range(3)}
+    prints = {
+        subprocess.run([sys.executable, "-c", _FINGERPRINT], check=True, capture_output=True, text=True).stdout.strip()
+        for _ in range(3)
+    }
     assert len(prints) == 1, prints
 
 

@@ -64,8 +64,12 @@ def library_versions() -> tuple[str, str, str]:
     return of("librosa"), of("scipy"), np.__version__
 
 
+_SCHEMA = 1  # raise when how a bank is computed from its parameters changes: old entries are then ignored
+
+
 def _entry(folder: Path, name: str, params: dict[str, Any]) -> Path:
-    ident = json.dumps({"name": name, "params": params, "versions": library_versions()}, sort_keys=True)
+    key = {"name": name, "params": params, "versions": library_versions(), "schema": _SCHEMA}
+    ident = json.dumps(key, sort_keys=True)
     return folder / f"{name}-{hashlib.sha1(ident.encode()).hexdigest()}.npz"
 
 

@@ -26,9 +26,9 @@ import ctypes
 import functools
 import importlib.machinery
 import importlib.util
-import re
 import sys
 import threading
+import weakref
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
@@ -76,7 +76,10 @@ except ImportError:  # pragma: no cover - pyfftw is a dependency; this keeps a b
 
 # the transforms behind scipy.fft.rfft/irfft (pocketfft), without the per-call dispatch (~6 us),
 # with an output array to reuse, and without importing scipy.fft
-_pocket = load_extension("scipy.fft._pocketfft.pypocketfft")
+try:
+    _pocket: Any = load_extension("scipy.fft._pocketfft.pypocketfft")
+except ImportError:  # pragma: no cover - a scipy that moved its private module: the public functions
+    _pocket = None
 
 __all__ = [
     "FrameFFT",
@@ -102,17 +105,31 @@ _local = threading.local()
 
 def rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``scipy.fft.rfft(x, axis=-1)`` for a C-contiguous ``x (..., n)``, written into ``out (..., n // 2 + 1)``."""
+    if _pocket is None:  # pragma: no cover
+        import scipy.fft
+
+        out[...] = scipy.fft.rfft(x, axis=-1)
+        return out
     return _pocket.r2c(x, (x.ndim - 1,), True, 0, out, 1)
 
 
 def next_fast_len(n: int) -> int:
     """``scipy.fft.next_fast_len(n, real=True)``: the smallest fast real-FFT length ``>= n``."""
+    if _pocket is None:  # pragma: no cover
+        import scipy.fft
+
+        return int(scipy.fft.next_fast_len(int(n), real=True))
     return int(_pocket.good_size(int(n), True))
 
 
 def irfft_into(X: np.ndarray, n: int, out: np.ndarray, *, normalise: bool = True) -> np.ndarray:
     """``scipy.fft.irfft(X, n=n, axis=-1)`` written into ``out (..., n)``; ``normalise=False`` leaves out
     the ``1 / n`` (FFTW's convention)."""
+    if _pocket is None:  # pragma: no cover
+        import scipy.fft
+
+        out[...] = scipy.fft.irfft(X, n=n, axis=-1) * (1 if normalise else n)
+        return out
     return _pocket.c2r(X, (X.ndim - 1,), n, False, 2 if normalise else 0, out, 1)
 
 
@@ -194,6 +211,7 @@ class FrameFFT:
                 plan = self._inv_of = _plans(self.frames, self.spectra, False)[1]  # type: ignore[index]
         plan.update_arrays(spectra, self.frames)
         plan.execute()
+        plan.update_arrays(self.spectra, self.frames)  # do not keep the caller's array alive
         return self.frames
 
 
@@ -246,34 +264,46 @@ _FFTW_FLAGS = {"FFTW_MEASURE": 0, "FFTW_DESTROY_INPUT": 1, "FFTW_WISDOM_ONLY": 1
 
 @functools.cache
 def _fftwf_library() -> ctypes.CDLL | None:
-    """The single-precision FFTW that pyFFTW loaded (its wisdom is ours), by its path in this
-    process's memory map; None where that cannot be found (no pyFFTW, not Linux)."""
+    """The single-precision FFTW that pyFFTW's extension is linked to (its wisdom is ours), through
+    the extension's own handle (a symbol lookup there searches its dependencies too); None where it
+    cannot be opened or lacks the functions (no pyFFTW, another build)."""
     if not HAVE_FFTW or not load_wisdom():
         return None
     try:
-        with open("/proc/self/maps") as maps:
-            paths = [line.split()[-1] for line in maps if re.search(r"/libfftw3f[-.][^/]*$", line.strip())]
-    except OSError:
+        lib = ctypes.CDLL(pyfftw.__file__)  # already loaded: the same library and planner state
+        for name in ("fftwf_plan_many_dft_r2c", "fftwf_plan_many_dft_c2r"):
+            getattr(lib, name).restype = ctypes.c_void_p
+            getattr(lib, name).argtypes = _PLAN_ARGS
+        lib.fftwf_destroy_plan.argtypes = [ctypes.c_void_p]
+        lib.fftwf_destroy_plan.restype = None
+        lib.fftwf_execute_dft_r2c, lib.fftwf_execute_dft_c2r  # noqa: B018 - present, or AttributeError
+    except (OSError, AttributeError, TypeError):
         return None
-    if not paths:
-        return None
-    lib = ctypes.CDLL(paths[0])  # already loaded: the same library and planner state as pyFFTW's
-    args = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    args += [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint]
-    for name in ("fftwf_plan_many_dft_r2c", "fftwf_plan_many_dft_c2r"):
-        getattr(lib, name).restype = ctypes.c_void_p
-        getattr(lib, name).argtypes = args
     return lib
+
+
+_PLAN_ARGS = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+_PLAN_ARGS += [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint]
+_NO_RAW = RawPlans(0, 0, 0, 0)  # a FrameFFT for which raw plans were tried and are not available
+
+
+def _destroy_plans(lib: ctypes.CDLL, *plans: int) -> None:
+    """FFTW's planner is not thread-safe, and destroying a plan is planning."""
+    with _PLAN_LOCK:
+        for plan in plans:
+            lib.fftwf_destroy_plan(plan)
 
 
 def raw_plans(plan: FrameFFT) -> RawPlans | None:
     """:class:`RawPlans` for ``plan``'s buffers, made once per object from the shipped wisdom (the same
-    algorithm as its :meth:`FrameFFT.forward` / :meth:`FrameFFT.inverse`, so the same bits); None
-    when ``plan`` runs on pocketfft or FFTW's library cannot be reached."""
+    algorithm as its :meth:`FrameFFT.forward` / :meth:`FrameFFT.inverse`, so the same bits) and
+    destroyed with it; None when ``plan`` runs on pocketfft or FFTW's library cannot be reached.
+    Planning holds this module's plan lock (not pyFFTW's own): genrelab plans only under it."""
     if not plan.fftw:
         return None
     if plan._raw is not None:
-        return plan._raw
+        return None if plan._raw is _NO_RAW else plan._raw
+    plan._raw = _NO_RAW
     lib = _fftwf_library()
     if lib is None:
         return None
@@ -285,8 +315,11 @@ def raw_plans(plan: FrameFFT) -> RawPlans | None:
         r2c = lib.fftwf_plan_many_dft_r2c(1, size, rows, frames, None, 1, n, spectra, None, 1, bins, flags)
         flags |= _FFTW_FLAGS["FFTW_DESTROY_INPUT"]
         c2r = lib.fftwf_plan_many_dft_c2r(1, size, rows, spectra, None, 1, bins, frames, None, 1, n, flags)
-    if not r2c or not c2r:  # not in the wisdom under these flags
+    made = [p for p in (r2c, c2r) if p]
+    if len(made) < 2:  # not in the wisdom under these flags
+        _destroy_plans(lib, *made)
         return None
+    weakref.finalize(plan, _destroy_plans, lib, r2c, c2r)
     addr = (
         ctypes.cast(lib.fftwf_execute_dft_r2c, ctypes.c_void_p).value,
         ctypes.cast(lib.fftwf_execute_dft_c2r, ctypes.c_void_p).value,

@@ -125,6 +125,7 @@ class _Run:
             self.f1,
             self.inner0,
             self.inner1,
+            self.m,
             self.hop,
             window,
             self.wsyn,

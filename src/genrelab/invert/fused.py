@@ -84,9 +84,10 @@ def forward_rows(acc, s0, inv_env, g0, window, hop, r, frames, spectra, fft, pre
 
 @numba.njit(cache=True, nogil=True)
 def run_pass(
-    spec, prev, target, inv_env, acc, head, tail, f0, f1, inner0, inner1, hop, window, wsyn, c, forward, bufs, ffts
+    spec, prev, target, inv_env, acc, head, tail, f0, f1, inner0, inner1, m, hop, window, wsyn, c, forward, bufs, ffts
 ):  # pragma: no cover - compiled
-    """One pass of a run of frames ``[f0, f1)`` (see ``blocks._Run.istft``): blocks of ``R`` rows inverse-
+    """One pass of a run of frames ``[f0, f1)`` (``blocks._Run.istft`` compiled: the two change
+    together; ``m`` frames on each side overlap a frame): blocks of ``R`` rows inverse-
     transformed (in place from ``spec`` when a whole aligned block, else through ``bufs[1]``),
     their first/last ``2m`` frames kept in ``head``/``tail`` (``(0, n)`` arrays when not kept),
     overlap-added into ``acc``; with ``forward``, the inner frames ``[inner0, inner1)`` cut, transformed
@@ -94,8 +95,9 @@ def run_pass(
     inv_spectra (R, F), fwd_frames, fwd_spectra)``; ``ffts = (execute_c2r, c2r, execute_r2c, r2c)``."""
     inv_frames, inv_spectra, fwd_frames, fwd_spectra = bufs
     rows, n = inv_frames.shape
-    k = 2 * (-(-n // hop) - 1)  # frames kept at each end: 2m
-    m = k // 2
+    if spec.shape[1] != inv_spectra.shape[1] or target.shape != spec.shape or fwd_spectra.shape != inv_spectra.shape:
+        raise ValueError("run_pass: the spectrogram's bins do not match the FFT buffers")  # FFTW would overrun
+    k = 2 * m  # frames kept at each end
     done = inner0
     for b0 in range(f0, f1, rows):
         b1 = min(b0 + rows, f1)

@@ -50,6 +50,8 @@ def griffinlim(
     """
     if refine and (mel is None or mel_basis is None):
         raise ParameterError("griffinlim refine needs mel and mel_basis")
+    if S.ndim != 3 or S.shape[-2] != 1 + n_fft // 2:
+        raise ParameterError(f"S has shape {tuple(S.shape)}; n_fft={n_fft} needs (batch, {1 + n_fft // 2}, frames)")
     frames = S.shape[-1]
     if length is not None and length != (frames - 1) * hop_length:
         raise ParameterError(f"length={length} must be (frames - 1) * hop_length = {(frames - 1) * hop_length}")
