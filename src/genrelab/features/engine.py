@@ -207,7 +207,8 @@ def _spectra(
             rolloff,
             (pitches, pmags, *mel_bands, mel),
         )
-    # blocks of frames: framing, FFT and the spectral pass stay in cache
+    # blocks of frames: framing, FFT and the spectral pass stay in cache (the float64 and pocketfft path;
+    # stft_blocks.fftw_spectral_blocks is this loop compiled: the two change together)
     b0 = t if raw is not None else 0
     while b0 < t:
         if double:
