@@ -43,6 +43,10 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
+# rows of the CSV formatted at a time: pandas' default (100,000 cells) held 17 MiB more at 5,000 rows than at 1,000
+_CSV_ROWS = 256
+
+
 def write_table(table: pd.DataFrame, out: Path) -> None:
     """Write ``table`` to ``out`` (CSV) and a parquet copy beside it, atomically, both or neither.
 
@@ -51,7 +55,7 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
     """
     out = Path(out)
     with writing(out), atomic_path(out) as csv_tmp, atomic_path(out.with_suffix(".parquet")) as pq_tmp:
-        table.to_csv(csv_tmp, index=False)
+        table.to_csv(csv_tmp, index=False, chunksize=_CSV_ROWS)
         table.to_parquet(pq_tmp, index=False)
 
 
