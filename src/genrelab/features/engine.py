@@ -184,6 +184,7 @@ def _spectra(
     mel_bands = _mel_bands(sr, n_fft)
     mel = scratch("mel", (t, mel_bands[0].shape[0]), np.float32)
     n, limited = 0, False
+    spectral_args = (freqs32, 0.85, TINY32, lo, hi, float(sr) / n_fft, fft_eps)  # K.spectral_pass's settings
     plan = None if double else frame_fft(n_fft, _FUSED_ROWS)
     raw = None if plan is None or not frame_fft(n_fft, _BLOCK).fftw else raw_plans(plan)
     if raw is not None:  # the whole loop below in one compiled call, on 16-frame blocks
@@ -199,7 +200,7 @@ def _spectra(
             (raw.execute_r2c, raw.r2c),
             D if keep else np.empty((0, f), dtype=np.complex64),
             keep,
-            (freqs32, 0.85, TINY32, lo, hi, float(sr) / n_fft, fft_eps),
+            spectral_args,
             power,
             mag,
             centroid,
@@ -223,13 +224,7 @@ def _spectra(
             D[b0:b1] = Db
         n, lim = K.spectral_pass(
             Db,
-            freqs32,
-            0.85,
-            TINY32,
-            lo,
-            hi,
-            float(sr) / n_fft,
-            fft_eps,
+            *spectral_args,
             power[b0:b1],
             mag[b0:b1] if keep else mag,
             centroid[b0:b1],
