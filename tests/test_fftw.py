@@ -33,39 +33,6 @@ def test_frame_fft_matches_numpy(monkeypatch, fftw: bool, n_fft: int, rows: int)
     np.testing.assert_allclose(back / n_fft, x, rtol=0, atol=1e-5 * np.abs(x).max())
 
 
-@pytest.mark.parametrize("fftw", [True, False])
-@pytest.mark.parametrize("offset_rows", [0, 1])
-def test_inverse_of_another_array_gives_the_bits_of_inverse(monkeypatch, fftw: bool, offset_rows: int) -> None:
-    """``inverse_of`` on rows of a bigger spectrogram (aligned, or not: then it copies) equals
-    copying them into the buffer and calling ``inverse``, bit for bit, and leaves the buffer's
-    own plan working on the buffer."""
-    if fftw and not _fftw.HAVE_FFTW:
-        pytest.skip("pyfftw is not installed")
-    monkeypatch.setattr(_fftw, "HAVE_FFTW", fftw)
-    rng = np.random.default_rng(7)
-    big = (
-        np.empty((200, 1025), dtype=np.complex64)
-        if not fftw
-        else _fftw.pyfftw.empty_aligned((200, 1025), "complex64", n=64)
-    )
-    big[...] = rng.standard_normal((200, 1025)) + 1j * rng.standard_normal((200, 1025))
-    rows = big[64 + offset_rows : 128 + offset_rows]
-    plan = _fftw.FrameFFT(2048, 64)
-    plan.spectra[...] = rows
-    want = plan.inverse().copy()
-    got = plan.inverse_of(rows.copy()).copy()
-    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
-    fresh = _fftw.FrameFFT(2048, 64)
-    got = fresh.inverse_of(big[64 + offset_rows : 128 + offset_rows]).copy()
-    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
-    assert (fresh._inv_of is not None) == (fftw and offset_rows == 0)  # aligned rows: read in place
-    plan.spectra[...] = big[:64]
-    again = plan.inverse().copy()
-    plan2 = _fftw.FrameFFT(2048, 64)
-    plan2.spectra[...] = big[:64]
-    np.testing.assert_array_equal(again.view(np.uint32), plan2.inverse().view(np.uint32))
-
-
 @pytest.mark.skipif(not _fftw.HAVE_FFTW, reason="pyfftw is not installed")
 @pytest.mark.parametrize("n_fft, rows", _fftw.WISDOM_SIZES)
 def test_raw_plans_give_pyfftws_bits_in_any_row_of_any_plan(n_fft: int, rows: int) -> None:

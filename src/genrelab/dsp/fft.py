@@ -173,7 +173,6 @@ class FrameFFT:
         self._fwd, self._inv = plans if plans is not None else (None, None)
         self.fftw = plans is not None  # False: pocketfft on the same buffers
         self._raw: RawPlans | None = None  # raw_plans(self), made on first use
-        self._inv_of: Any = None  # the inverse plan for other arrays (inverse_of), made on first use
 
     def forward(self) -> np.ndarray:
         """``spectra = rfft(frames, axis=1)``; returns ``spectra``."""
@@ -189,29 +188,6 @@ class FrameFFT:
             self._inv.execute()
         else:
             irfft_into(self.spectra, self.n_fft, self.frames, normalise=False)
-        return self.frames
-
-    def inverse_of(self, spectra: np.ndarray) -> np.ndarray:
-        """:meth:`inverse` of another ``spectra [shape=(rows, 1 + n_fft // 2)]`` complex64 array, without
-        copying it into this object's buffer (FFTW may overwrite it); returns ``frames``. The same
-        plan, so the same bits as copying it in and calling :meth:`inverse`."""
-        if not self.fftw:
-            return irfft_into(spectra, self.n_fft, self.frames, normalise=False)
-        if (
-            spectra.shape != self.spectra.shape
-            or spectra.dtype != self.spectra.dtype
-            or spectra.strides != self.spectra.strides
-            or spectra.ctypes.data % self._inv.input_alignment
-        ):
-            self.spectra[...] = spectra
-            return self.inverse()
-        plan = self._inv_of
-        if plan is None:  # a second plan object: the first keeps its own buffers
-            with _PLAN_LOCK:
-                plan = self._inv_of = _plans(self.frames, self.spectra, False)[1]  # type: ignore[index]
-        plan.update_arrays(spectra, self.frames)
-        plan.execute()
-        plan.update_arrays(self.spectra, self.frames)  # do not keep the caller's array alive
         return self.frames
 
 

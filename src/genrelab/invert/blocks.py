@@ -87,11 +87,8 @@ class _Run:
         done = self.inner0
         for b0 in range(f0, f1, _ROWS):
             b1 = min(b0 + _ROWS, f1)
-            if b1 - b0 == _ROWS:
-                inv.inverse_of(spec[b0:b1])  # FFTW may overwrite these rows: this iteration is done with them
-            else:
-                inv.spectra[: b1 - b0] = spec[b0:b1]
-                inv.inverse()
+            inv.spectra[: b1 - b0] = spec[b0:b1]
+            inv.inverse()
             self._keep(inv.frames, b0, b1)
             fused.ola(inv.frames, b1 - b0, self.wsyn, hop, (b0 - f0) * hop, b0 == f0, self.acc)
             if forward is None:
