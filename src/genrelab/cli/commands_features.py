@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from genrelab.cli import app
 from genrelab.io import folder_lock, remove_stale_temporaries
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import AbstractContextManager
 
 _STARTED = time.time()  # temporaries older than this were left by an earlier, killed process
 
@@ -48,7 +52,7 @@ def extract(
         _extract(data, out, segment, workers, scheduler, maps, offset, duration, pad, show, pool)
 
 
-def _early_pool(workers: int, scheduler: str | None) -> Any:
+def _early_pool(workers: int, scheduler: str | None) -> AbstractContextManager[ProcessPoolExecutor | None]:
     """A started pool of ``workers`` local processes warming up (:func:`genrelab.warmup.warm_worker`),
     or a null context for one worker or a Dask scheduler.
 
@@ -56,13 +60,12 @@ def _early_pool(workers: int, scheduler: str | None) -> Any:
     workers on two cores, a worker's start-up (the engine's imports, numba's first kernel, about
     0.5 s) then runs beside this process's own instead of after it.
     """
-    from genrelab.features.workers import check_workers, pool, start
+    from genrelab.features.workers import pool, start
     from genrelab.warmup import warm_worker
 
     if scheduler is not None or workers == 1:
         return contextlib.nullcontext(None)
-    check_workers(workers)
-    return start(pool(workers, warm=warm_worker), workers)
+    return start(pool(workers, warm=warm_worker), workers)  # pool checks the worker count
 
 
 def _extract(
@@ -76,7 +79,7 @@ def _extract(
     duration: float | None,
     pad: str,
     show: bool,
-    pool: Any,
+    pool: ProcessPoolExecutor | None,
 ) -> None:
     from genrelab.data.gtzan import discover
     from genrelab.errors import DatasetError
