@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genrelab.checks import torch_device
+from genrelab.constants import TINY32
+from genrelab.dsp import filters
 
 if TYPE_CHECKING:
     import torch
 from genrelab.features import _kernels as K
 from genrelab.features.columns import feature_columns
 from genrelab.features.engine import (
-    TINY32,
     check_signal,
-    chroma_basis,
     dct_basis32,
     fft_freqs,
     mel_basis_t,
@@ -98,7 +98,7 @@ def extract_features_torch(
                 sel = pitches[pmags.astype(np.float32) >= np.median(pmags.astype(np.float32))]
                 if sel.size:
                     tuning = float(librosa.pitch_tuning(sel, resolution=0.01, bins_per_octave=12))
-        chroma_fb = torch.from_numpy(chroma_basis(sr, n_fft, round(tuning, 2)).T.copy()).to(dev)  # (12, f)
+        chroma_fb = torch.from_numpy(filters.chroma_basis(sr, n_fft, round(tuning, 2)).copy()).to(dev)  # (12, f)
         chroma = chroma_fb @ power  # (12, t)
         peak = chroma.abs().amax(dim=0, keepdim=True)
         peak = torch.where(peak < TINY32, torch.ones_like(peak), peak)

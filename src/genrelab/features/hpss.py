@@ -15,6 +15,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from genrelab.constants import TINY32
 from genrelab.dsp import filters
 from genrelab.dsp.fft import irfft_into
 from genrelab.features.median import median_filter_columns, median_filter_rows
@@ -22,7 +23,6 @@ from genrelab.features.scratch import scratch
 
 __all__ = ["hpss_waveforms", "istft"]
 
-_TINY32 = float(np.finfo(np.float32).tiny)
 _BLOCK = 64  # frames per block of mask -> inverse FFT -> overlap-add (~0.5 MB each of spectra and frames)
 
 
@@ -70,8 +70,8 @@ def hpss_waveforms(
         return yh, y - yh
     Dh = np.empty(D.shape, dtype=np.complex64)
     Dp = np.empty(D.shape, dtype=np.complex64)
-    harmonic_mask(Dv, harm, perc, _TINY32, Dh.view(np.float32))
-    harmonic_mask(Dv, perc, harm, _TINY32, Dp.view(np.float32))  # roles swapped: D * M_p
+    harmonic_mask(Dv, harm, perc, TINY32, Dh.view(np.float32))
+    harmonic_mask(Dv, perc, harm, TINY32, Dp.view(np.float32))  # roles swapped: D * M_p
     hp = istft(np.stack([Dh, Dp]), hop_length=hop_length, length=y.size)
     return hp[0], hp[1]
 
@@ -93,7 +93,7 @@ def _harmonic_waveform(
     for b0 in range(0, t, rows):
         b1 = min(b0 + rows, t)
         sb = spec[: b1 - b0]
-        if harmonic_mask(Dv[b0:b1], harm[b0:b1], perc[b0:b1], _TINY32, sb.view(np.float32)):
+        if harmonic_mask(Dv[b0:b1], harm[b0:b1], perc[b0:b1], TINY32, sb.view(np.float32)):
             return None
         overlap_add(irfft_into(sb, n_fft, frames[: b1 - b0]), window, hop_length, b0, buf)
     out = np.empty(length, dtype=np.float32)

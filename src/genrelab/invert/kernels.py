@@ -8,8 +8,9 @@ import math
 import numba
 import numpy as np
 
+from genrelab.constants import TINY32
+
 _JIT = dict(nopython=True, cache=True, nogil=True)  # serial: called from several threads
-_TINY32 = float(np.finfo(np.float32).tiny)
 
 
 def bands(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +67,7 @@ def unit_peak_frames(power, scale, out):  # pragma: no cover - compiled
             if not v < np.inf:  # inf or NaN
                 return np.inf
             top = max(top, v)
-    peak = max(math.sqrt(top), _TINY32)
+    peak = max(math.sqrt(top), TINY32)
     tile = 32  # frames at a time: power read along rows, out written along rows, both in cache
     for t0 in range(0, n_t, tile):
         t1 = min(t0 + tile, n_t)
